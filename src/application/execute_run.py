@@ -1,0 +1,251 @@
+"""ExecuteRun: carry out one claimed sync run, batch by batch, safe to crash at any point.
+
+The order of every batch is what protects the books:
+1. its records are stored `in_flight` with their idempotency keys and committed;
+2. the batch is pushed (the gateway retries transport failures under the same key);
+3. each element's outcome is committed.
+A crash between 1 and 3 leaves records `in_flight`; the next run first looks them up in
+Xero and only sends what is truly absent, so nothing is ever created twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+
+from ..domain.documents import Kind, TradeDocument
+from ..domain.errors import AccountsSyncError, SyncRefused
+from ..domain.journals import AccountJournal, build_journals
+from ..domain.mapping import AccountMapping
+from ..domain.sync import JournalMode, SyncRecord, SyncRun, SyncState, SyncWindow
+from .checks import document_problems, journal_problems, with_defaults
+from .common import read_chart
+from .ports import AccountingGateway, ChartOfAccounts, Clock, PushResult, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 50  # Xero's recommended maximum elements per request
+CHUNK_SIZE = 500  # documents read from the ERP at a time
+
+Item = TradeDocument | AccountJournal
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    item: Item
+    record: SyncRecord
+
+
+def batch_key(records: Sequence[SyncRecord]) -> str:
+    """One Idempotency-Key per request: the same records on the same attempt, the same key."""
+    joined = "|".join(f"{r.idempotency_key}#{r.attempts}" for r in records)
+    return "as-batch-" + hashlib.sha256(joined.encode()).hexdigest()[:40]
+
+
+class ExecuteRun:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        gateway: AccountingGateway,
+        clock: Clock,
+        batch_size: int = BATCH_SIZE,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        if not 1 <= batch_size <= BATCH_SIZE:
+            raise ValueError(f"batch size must be 1..{BATCH_SIZE}")
+        self.uow = uow
+        self.gateway = gateway
+        self.clock = clock
+        self.batch_size = batch_size
+        self.chunk_size = chunk_size
+
+    def execute(self, run_id: int) -> SyncRun:
+        with self.uow() as uow:
+            run = uow.ledger.get_run(run_id)
+        if not run.is_active:
+            return run
+        try:
+            return self._run(run)
+        except AccountsSyncError as exc:
+            # Refusals and an unreachable Xero end the run with a plain reason; records of
+            # the current batch stay in_flight and are reconciled by the next run.
+            log.warning("run %s stopped: %s", run_id, exc.message)
+            with self.uow() as uow:
+                current = uow.ledger.get_run(run_id)
+                stopped = current.abort(exc.message, self.clock.now())
+                uow.ledger.save_run(stopped)
+                uow.commit()
+            return stopped
+
+    # ------------------------------------------------------------------ the run
+
+    def _run(self, run: SyncRun) -> SyncRun:
+        chart, _ = read_chart(self.gateway)
+        if chart is None:
+            chart = self.gateway.chart()  # raises the plain reason Xero can't be used
+        with self.uow() as uow:
+            SyncWindow.open(
+                run.closing_date,
+                self.clock.today(),
+                lock_date=chart.organisation.lock_date,
+                last_synced_up_to=None,
+            )
+            mapping = uow.settings.mapping()
+            if run.kind is Kind.JOURNALS:
+                build = build_journals(uow.documents.cost_flows(run.closing_date), mapping)
+                problems = list(build.problems) + journal_problems(build.journals, chart)
+                if problems:
+                    raise SyncRefused(problems)
+                journals = [
+                    replace(j, url=uow.documents.journal_url(j.key)) for j in build.journals
+                ]
+                total = len(journals)
+            else:
+                total = uow.documents.summarize_unsynced(run.kind, run.closing_date).count
+            run = run.start(total, self.clock.now())
+            uow.ledger.save_run(run)
+            uow.commit()
+
+        run = self._reconcile_in_flight(run)
+        if run.kind is Kind.JOURNALS:
+            chunks: Iterator[list[Item]] = _chunked(journals, self.chunk_size)
+        else:
+            chunks = self._document_chunks(run)
+        for chunk in chunks:
+            for start in range(0, len(chunk), self.batch_size):
+                run = self._send_batch(run, chunk[start:start + self.batch_size], chart, mapping)
+
+        with self.uow() as uow:
+            run = run.finish(self.clock.now())
+            uow.ledger.save_run(run)
+            mark = uow.ledger.last_synced_up_to(run.kind)
+            if mark is None or run.closing_date > mark:
+                uow.ledger.set_last_synced_up_to(run.kind, run.closing_date)
+            uow.commit()
+        log.info("run %s %s: %s", run.id, run.state.value, run.message)
+        return run
+
+    def _document_chunks(self, run: SyncRun) -> Iterator[list[Item]]:
+        # A fresh unit of work per chunk, so no transaction stays open while Xero is called;
+        # keyset paging moves past documents that fail in this run instead of seeing them again.
+        after: tuple[date, str] | None = None
+        while True:
+            with self.uow() as uow:
+                chunk = uow.documents.next_unsynced(
+                    run.kind, run.closing_date, after, self.chunk_size
+                )
+            if not chunk:
+                return
+            yield list(chunk)
+            after = (chunk[-1].date, chunk[-1].erp_id)
+
+    def _reconcile_in_flight(self, run: SyncRun) -> SyncRun:
+        """Records left in_flight by a run that died: whatever Xero has is marked synced."""
+        with self.uow() as uow:
+            stuck = uow.ledger.in_flight(run.kind)
+        if not stuck:
+            return run
+        found: dict[str, str] = {}
+        for start in range(0, len(stuck), self.batch_size):
+            found |= self.gateway.find_existing(run.kind, stuck[start:start + self.batch_size])
+        now = self.clock.now()
+        with self.uow() as uow:
+            settled = [r.succeed(found[r.erp_id], now) for r in stuck if r.erp_id in found]
+            uow.ledger.save_records(settled)
+            uow.commit()
+        log.info("run %s: %d of %d in-flight records were already in Xero",
+                 run.id, len(settled), len(stuck))
+        return run
+
+    def _send_batch(
+        self, run: SyncRun, items: list[Item], chart: ChartOfAccounts, mapping: AccountMapping
+    ) -> SyncRun:
+        refused: list[tuple[SyncRecord, str]] = []
+        outgoing: list[_Outgoing] = []
+        with self.uow() as uow:
+            known = uow.ledger.records(run.kind, [_erp_id(i) for i in items])
+            for item in items:
+                if isinstance(item, TradeDocument):
+                    item = with_defaults(item, mapping)
+                erp_id = _erp_id(item)
+                record = known.get(erp_id) or SyncRecord(
+                    run.kind, erp_id, _number(item), item.fingerprint
+                )
+                if record.state is SyncState.SYNCED:
+                    continue  # synced by a reconciliation or another path meanwhile
+                record = record.start(run.id, item.fingerprint)
+                reasons = (
+                    document_problems(item, chart) if isinstance(item, TradeDocument) else []
+                )
+                if reasons:
+                    refused.append((record, " ".join(reasons)))
+                else:
+                    outgoing.append(_Outgoing(item, record))
+            failed_locally = [record.fail(reason) for record, reason in refused]
+            uow.ledger.save_records([o.record for o in outgoing] + failed_locally)
+            uow.commit()
+
+        results = self._push(run, outgoing) if outgoing else []
+
+        by_id = {r.erp_id: r for r in results}
+        settled: list[SyncRecord] = list(failed_locally)
+        failures = [(r.number, r.last_error) for r in failed_locally]
+        created = 0
+        now = self.clock.now()
+        for out in outgoing:
+            result = by_id.get(out.record.erp_id)
+            if result is None:
+                record = out.record.fail("Xero gave no answer for this document; retry it.")
+            elif result.created:
+                created += 1
+                record = out.record.succeed(result.xero_id or "", now)
+                if result.warnings:
+                    # Created, so never sent again; the warning is kept for a person to see.
+                    record = replace(record, last_error="Xero warned: " + " ".join(result.warnings))
+                    failures.append((record.number, record.last_error))
+            elif result.xero_id and not result.errors:
+                record = out.record.succeed(result.xero_id, now)
+            else:
+                record = out.record.fail(" ".join(result.errors + result.warnings)
+                                         or "Xero refused this document without a reason.")
+            if record.state is SyncState.FAILED:
+                failures.append((record.number, record.last_error))
+            settled.append(record)
+        with self.uow() as uow:
+            uow.ledger.save_records(settled)
+            run = uow.ledger.get_run(run.id).progress(
+                done=len(settled),
+                created=created,
+                failed=sum(1 for r in settled if r.state is SyncState.FAILED),
+                failures=failures,
+                at=now,
+            )
+            uow.ledger.save_run(run)
+            uow.commit()
+        return run
+
+    def _push(self, run: SyncRun, outgoing: list[_Outgoing]) -> list[PushResult]:
+        key = batch_key([o.record for o in outgoing])
+        items = [o.item for o in outgoing]
+        if run.kind is Kind.JOURNALS:
+            return self.gateway.push_manual_journals(items, run.mode or JournalMode.DRAFT, key)
+        if run.kind is Kind.REFUNDS:
+            return self.gateway.push_credit_notes(items, key)
+        return self.gateway.push_invoices(items, key)
+
+
+def _erp_id(item: Item) -> str:
+    return item.erp_id if isinstance(item, TradeDocument) else item.key
+
+
+def _number(item: Item) -> str:
+    return item.number if isinstance(item, TradeDocument) else item.key
+
+
+def _chunked(items: list[Item], size: int) -> Iterator[list[Item]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+

@@ -1,0 +1,266 @@
+"""The ports use cases talk through. Adapters satisfy them structurally (no base classes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Protocol, Self
+
+from ..domain.costs import CostEntry, CostFlow, MovementType
+from ..domain.documents import DocumentSummary, Kind, TradeDocument
+from ..domain.journals import AccountJournal
+from ..domain.mapping import AccountMapping
+from ..domain.money import ZERO
+from ..domain.sync import JournalMode, SyncRecord, SyncRun
+
+# ---------------------------------------------------------------- values crossing the ports
+
+
+@dataclass(frozen=True)
+class KindTotals:
+    count: int = 0
+    total: Decimal = ZERO
+    earliest: date | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: tuple[DocumentSummary, ...]
+    next_cursor: str | None  # keyset cursor: pass it back as `after` for the next page
+
+
+@dataclass(frozen=True)
+class ChangedDocument:
+    """A document edited in the ERP after it was synced: shown, never silently re-sent."""
+
+    kind: Kind
+    erp_id: str
+    number: str
+    xero_id: str
+    synced_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Organisation:
+    tenant_id: str
+    name: str
+    base_currency: str
+    period_lock_date: date | None = None
+    end_of_year_lock_date: date | None = None
+
+    @property
+    def lock_date(self) -> date | None:
+        dates = [d for d in (self.period_lock_date, self.end_of_year_lock_date) if d]
+        return max(dates) if dates else None
+
+
+@dataclass(frozen=True)
+class Account:
+    code: str
+    name: str
+    type: str
+    status: str = "ACTIVE"
+    system_account: str = ""
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "ACTIVE"
+
+
+@dataclass(frozen=True)
+class TaxRate:
+    tax_type: str
+    name: str
+    rate: Decimal = ZERO
+    status: str = "ACTIVE"
+
+
+@dataclass(frozen=True)
+class TrackingCategory:
+    name: str
+    options: tuple[str, ...] = ()
+    status: str = "ACTIVE"
+
+
+@dataclass(frozen=True)
+class ChartOfAccounts:
+    """What Xero knows that a sync must respect, read once per preview or run."""
+
+    organisation: Organisation
+    accounts: tuple[Account, ...] = ()
+    tax_rates: tuple[TaxRate, ...] = ()
+    tracking: tuple[TrackingCategory, ...] = ()
+
+    def account(self, code: str) -> Account | None:
+        return next((a for a in self.accounts if a.code == code), None)
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """Xero's answer for one element of a batch, in the order the batch was sent."""
+
+    erp_id: str
+    xero_id: str | None = None
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def created(self) -> bool:
+        return self.xero_id is not None and not self.errors
+
+
+@dataclass(frozen=True)
+class Connection:
+    tenant_id: str
+    organisation_name: str
+    connected_by: str = ""
+    connected_at: datetime | None = None
+    needs_reauthorisation: bool = False
+    rate_limit_remaining: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str
+    refresh_token: str
+    expires_at: float  # epoch seconds
+    scope: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- ports
+
+
+class DocumentSource(Protocol):
+    """Reads the host ERP. Filtering and sums happen in the database, never row by row here."""
+
+    def summarize_unsynced(self, kind: Kind, closing_date: date) -> KindTotals: ...
+
+    def list_unsynced(
+        self, kind: Kind, closing_date: date, after: str | None, limit: int
+    ) -> Page: ...
+
+    def next_unsynced(
+        self, kind: Kind, closing_date: date, after: tuple[date, str] | None, limit: int
+    ) -> list[TradeDocument]:
+        """The next chunk of whole documents in (date, erp_id) order, after the given key."""
+        ...
+
+    def get_documents(self, kind: Kind, erp_ids: Sequence[str]) -> list[TradeDocument]: ...
+
+    def cost_flows(self, closing_date: date) -> list[CostFlow]:
+        """Cost entries of journals not yet synced, dated up to the closing date, summed."""
+        ...
+
+    def cost_entries(self, day: date, movement: MovementType) -> list[CostEntry]: ...
+
+    def changed_after_sync(self, kind: Kind, limit: int) -> list[ChangedDocument]: ...
+
+    def journal_url(self, key: str) -> str: ...
+
+
+class SyncLedger(Protocol):
+    """The plugin's own state: records, runs and the per-kind 'last synced up to' mark."""
+
+    def records(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, SyncRecord]: ...
+
+    def save_records(self, records: Sequence[SyncRecord]) -> None: ...
+
+    def in_flight(self, kind: Kind) -> list[SyncRecord]: ...
+
+    def failed(self, kind: Kind, limit: int) -> list[SyncRecord]: ...
+
+    def claim_run(
+        self,
+        kind: Kind,
+        closing_date: date,
+        requested_by: str,
+        mode: JournalMode | None,
+        at: datetime,
+    ) -> SyncRun:
+        """Create a queued run, or raise RunAlreadyActive; exclusive per kind across processes."""
+        ...
+
+    def get_run(self, run_id: int) -> SyncRun: ...
+
+    def save_run(self, run: SyncRun) -> None: ...
+
+    def active_run(self, kind: Kind) -> SyncRun | None: ...
+
+    def list_runs(self, limit: int, before_id: int | None = None) -> list[SyncRun]: ...
+
+    def last_synced_up_to(self, kind: Kind) -> date | None: ...
+
+    def set_last_synced_up_to(self, kind: Kind, day: date) -> None: ...
+
+
+class SettingsStore(Protocol):
+    def mapping(self) -> AccountMapping: ...
+
+    def save_mapping(self, mapping: AccountMapping) -> None: ...
+
+    def preference(self, name: str, default: str = "") -> str: ...
+
+    def set_preference(self, name: str, value: str) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction; rolls back on exit unless commit() was called."""
+
+    documents: DocumentSource
+    ledger: SyncLedger
+    settings: SettingsStore
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class AccountingGateway(Protocol):
+    """Xero, or anything that speaks like it. Raises domain errors only (GatewayUnavailable,
+    RateLimited, NotConnected, ReauthorisationNeeded)."""
+
+    def connection(self) -> Connection | None: ...
+
+    def chart(self) -> ChartOfAccounts: ...
+
+    def push_invoices(
+        self, documents: Sequence[TradeDocument], idempotency_key: str
+    ) -> list[PushResult]: ...
+
+    def push_credit_notes(
+        self, documents: Sequence[TradeDocument], idempotency_key: str
+    ) -> list[PushResult]: ...
+
+    def push_manual_journals(
+        self, journals: Sequence[AccountJournal], mode: JournalMode, idempotency_key: str
+    ) -> list[PushResult]: ...
+
+    def find_existing(self, kind: Kind, records: Sequence[SyncRecord]) -> dict[str, str]:
+        """Look records up in Xero (by number, reference or narration marker): erp_id → id."""
+        ...
+
+
+class TokenStore(Protocol):
+    def load(self, tenant_id: str) -> TokenSet | None: ...
+
+    def save(self, tenant_id: str, tokens: TokenSet) -> None: ...
+
+    def lock(self, tenant_id: str) -> AbstractContextManager[None]: ...
+
+
+class JobQueue(Protocol):
+    def enqueue(self, run_id: int) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def today(self) -> date: ...

@@ -1,0 +1,1 @@
+"""The pure model of Accounts Sync. Imports nothing outside the standard library."""

@@ -1,0 +1,221 @@
+"""The sync window, per-document sync records and sync runs, as small state machines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from enum import StrEnum
+
+from .documents import Kind
+from .errors import (
+    ClosingDateBeforeLastSync,
+    ClosingDateInFuture,
+    ClosingDateInLockedPeriod,
+    InvalidClosingDate,
+    InvalidTransition,
+)
+
+
+def parse_closing_date(raw: str | date | None, today: date) -> date:
+    """A closing date from a form, the API or the CLI; empty means today."""
+    if raw is None or raw == "":
+        return today
+    if isinstance(raw, date):
+        return raw
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        raise InvalidClosingDate(raw) from None
+
+
+@dataclass(frozen=True)
+class SyncWindow:
+    """What a sync covers: everything unsynced dated up to the closing date.
+
+    Per-document state, not this window, decides what is unsynced; the window only guards
+    the closing date a person picks.
+    """
+
+    closing_date: date
+    last_synced_up_to: date | None = None
+
+    @classmethod
+    def open(
+        cls,
+        closing_date: date,
+        today: date,
+        lock_date: date | None = None,
+        last_synced_up_to: date | None = None,
+    ) -> SyncWindow:
+        if closing_date > today:
+            raise ClosingDateInFuture(closing_date, today)
+        if lock_date is not None and closing_date <= lock_date:
+            raise ClosingDateInLockedPeriod(closing_date, lock_date)
+        if last_synced_up_to is not None and closing_date < last_synced_up_to:
+            raise ClosingDateBeforeLastSync(closing_date, last_synced_up_to)
+        return cls(closing_date, last_synced_up_to)
+
+
+class JournalMode(StrEnum):
+    DRAFT = "DRAFT"
+    POSTED = "POSTED"
+
+    @classmethod
+    def parse(cls, raw: str) -> JournalMode:
+        from .errors import InvalidRequest
+
+        try:
+            return cls(raw.strip().upper())
+        except ValueError:
+            raise InvalidRequest(f"'{raw}' is not a posting mode; choose draft or posted.") from None
+
+
+class SyncState(StrEnum):
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    SYNCED = "synced"
+    FAILED = "failed"
+
+
+_RECORD_MOVES = {
+    SyncState.PENDING: {SyncState.IN_FLIGHT},
+    SyncState.FAILED: {SyncState.IN_FLIGHT},
+    # An in-flight record found absent in Xero on resume is sent again under the same key.
+    SyncState.IN_FLIGHT: {SyncState.SYNCED, SyncState.FAILED, SyncState.IN_FLIGHT},
+    SyncState.SYNCED: set(),
+}
+
+
+def idempotency_key(kind: Kind, erp_id: str, fingerprint: str) -> str:
+    """Deterministic: the same content of the same document always gets the same key."""
+    return f"as-{kind.value}-{erp_id}-{fingerprint[:16]}"
+
+
+@dataclass(frozen=True)
+class SyncRecord:
+    """What Accounts Sync knows about one ERP document or journal in Xero."""
+
+    kind: Kind
+    erp_id: str
+    number: str
+    fingerprint: str
+    state: SyncState = SyncState.PENDING
+    idempotency_key: str = ""
+    xero_id: str | None = None
+    attempts: int = 0
+    last_error: str = ""
+    run_id: int | None = None
+    synced_at: datetime | None = None
+
+    def _move(self, to: SyncState, **changes: object) -> SyncRecord:
+        if to not in _RECORD_MOVES[self.state]:
+            raise InvalidTransition(
+                f"{self.kind.label} {self.number} cannot go from {self.state.value} to {to.value}."
+            )
+        return replace(self, state=to, **changes)
+
+    def start(self, run_id: int, fingerprint: str) -> SyncRecord:
+        return self._move(
+            SyncState.IN_FLIGHT,
+            run_id=run_id,
+            fingerprint=fingerprint,
+            idempotency_key=idempotency_key(self.kind, self.erp_id, fingerprint),
+            attempts=self.attempts + 1,
+            last_error="",
+        )
+
+    def succeed(self, xero_id: str, at: datetime) -> SyncRecord:
+        return self._move(SyncState.SYNCED, xero_id=xero_id, last_error="", synced_at=at)
+
+    def fail(self, error: str) -> SyncRecord:
+        return self._move(SyncState.FAILED, last_error=error)
+
+
+MAX_FAILURES_KEPT = 200
+
+
+class RunState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # finished, some documents failed
+    ABORTED = "aborted"  # stopped before the end: refused, Xero unreachable, worker died
+
+    @property
+    def is_active(self) -> bool:
+        return self in (RunState.QUEUED, RunState.RUNNING)
+
+
+_RUN_MOVES = {
+    RunState.QUEUED: {RunState.RUNNING, RunState.ABORTED},
+    # A run resumed after its worker died goes through RUNNING again.
+    RunState.RUNNING: {RunState.RUNNING, RunState.SUCCEEDED, RunState.FAILED, RunState.ABORTED},
+    RunState.SUCCEEDED: set(),
+    RunState.FAILED: set(),
+    RunState.ABORTED: set(),
+}
+
+
+@dataclass(frozen=True)
+class SyncRun:
+    id: int
+    kind: Kind
+    closing_date: date
+    requested_by: str
+    state: RunState = RunState.QUEUED
+    mode: JournalMode | None = None
+    total: int = 0
+    done: int = 0
+    created: int = 0
+    failed: int = 0
+    message: str = ""
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    failures: tuple[tuple[str, str], ...] = field(default=())  # (document number, reason)
+
+    def _move(self, to: RunState, **changes: object) -> SyncRun:
+        if to not in _RUN_MOVES[self.state]:
+            raise InvalidTransition(f"Run {self.id} cannot go from {self.state.value} to {to.value}.")
+        return replace(self, state=to, **changes)
+
+    def start(self, total: int, at: datetime) -> SyncRun:
+        return self._move(RunState.RUNNING, total=total, started_at=self.started_at or at,
+                          heartbeat_at=at)
+
+    def progress(
+        self,
+        done: int,
+        created: int,
+        failed: int,
+        failures: list[tuple[str, str]],
+        at: datetime,
+    ) -> SyncRun:
+        """Count one settled batch; only the first failures are kept, the count stays exact."""
+        if self.state is not RunState.RUNNING:
+            raise InvalidTransition(f"Run {self.id} is {self.state.value}, not running.")
+        return replace(
+            self,
+            done=self.done + done,
+            created=self.created + created,
+            failed=self.failed + failed,
+            failures=(self.failures + tuple(failures))[:MAX_FAILURES_KEPT],
+            heartbeat_at=at,
+        )
+
+    def finish(self, at: datetime) -> SyncRun:
+        to = RunState.FAILED if self.failed else RunState.SUCCEEDED
+        message = (
+            f"{self.created} sent, {self.failed} failed."
+            if self.failed
+            else f"{self.created} sent to Xero."
+        )
+        return self._move(to, finished_at=at, message=message)
+
+    def abort(self, message: str, at: datetime) -> SyncRun:
+        return self._move(RunState.ABORTED, finished_at=at, message=message)
+
+    @property
+    def is_active(self) -> bool:
+        return self.state.is_active
