@@ -119,7 +119,12 @@ def build_journals(flows: Iterable[CostFlow], mapping: AccountMapping) -> Journa
         if not (debit_account and credit_account):
             continue
         tracking = mapping.tracking_refs(flow.tracking)
-        for account, sign in ((debit_account, 1), (credit_account, -1)):
+        # A move within one stage (a transfer or blend between batches) is booked by the ERP as
+        # signed pairs: cost out of the source batch (negative) and into the destination
+        # (positive). Each posts only its own side; the pair balances the journal.
+        sides = ((debit_account, 1),) if flow.from_stage == flow.to_stage else (
+            (debit_account, 1), (credit_account, -1))
+        for account, sign in sides:
             line = groups[group_key][(account, tracking)]
             line.amount += sign * flow.amount
             line.entry_count += flow.entry_count
@@ -177,6 +182,17 @@ def _balanced_lines(
         for (account, tracking), line in sorted(lines.items(), key=_line_order)
         if money(line.amount) != ZERO
     ]
+    imbalance = sum((line.amount for line in lines.values()), ZERO)
+    if imbalance != ZERO:
+        # Only within-stage pairs can leave a journal out before rounding: ERP data to correct,
+        # never something to hide in the rounding account.
+        problems.setdefault(key, Problem(
+            "unbalanced_movements",
+            f"The cost moved out of batches and into batches on {key[:10]} ({key[11:]}) differs "
+            f"by {imbalance:f}; correct the operations in the ERP.",
+            key,
+        ))
+        return None
     residue = -sum((line.amount for line in built), ZERO)
     if residue != ZERO:
         if not mapping.rounding_account:
@@ -189,10 +205,15 @@ def _balanced_lines(
             return None
         built.append(JournalLine(mapping.rounding_account, residue, description="Rounding",
                                  is_rounding=True))
-    difference = sum((line.amount for line in built), ZERO)
+    _check_balanced(key, built)
+    return built
+
+
+def _check_balanced(key: str, lines: list[JournalLine]) -> None:
+    """The last guard before a journal leaves the process: debits equal credits to the cent."""
+    difference = sum((line.amount for line in lines), ZERO)
     if difference != ZERO:
         raise UnbalancedJournal(key, format_money(difference))
-    return built
 
 
 def _line_order(item: tuple[tuple[str, tuple[TrackingRef, ...]], _LineSum]) -> tuple:

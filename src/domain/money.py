@@ -22,7 +22,8 @@ def money(value: Decimal | int | str) -> Decimal:
         raise ValueError(f"{value!r} is not an amount of money") from exc
     if not amount.is_finite():
         raise ValueError(f"{value!r} is not an amount of money")
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    rounded = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    return rounded if rounded else ZERO  # never "-0.00"
 
 
 def total(amounts: Iterable[Decimal]) -> Decimal:
