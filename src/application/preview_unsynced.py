@@ -76,7 +76,7 @@ class PreviewUnsynced:
             problems += journal_problems(build.journals, chart)
             problems += [p for p in account_problems(mapping.account_codes(), chart)
                          if p.subject not in {q.subject for q in problems}]
-            warnings = list(build.notes)
+            warnings = _summarised(build.notes)
             if unchecked:
                 warnings.append(unchecked)
             if lock is not None:
@@ -109,3 +109,16 @@ class PreviewUnsynced:
         currency = chart.organisation.base_currency if chart else self.default_currency
         return Preview(request.closing_date, currency, kinds, journals, marks,
                        tuple(problems), tuple(warnings))
+
+
+def _summarised(notes: tuple[Problem, ...]) -> list[Problem]:
+    """One warning per kind of note: a year of transfers should not bury the real warnings."""
+    if len(notes) <= 1:
+        return list(notes)
+    first = notes[0]
+    return [Problem(
+        first.code,
+        f"{len(notes)} journals have nothing to post, for example: {first.message}",
+        first.subject,
+        blocking=False,
+    )]

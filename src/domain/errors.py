@@ -86,6 +86,12 @@ class DocumentNotFound(NotFound):
         super().__init__(f"There is no {kind.replace('_', ' ')[:-1]} with id {erp_id} in the ERP.")
 
 
+class RunNotFound(NotFound):
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        super().__init__(f"There is no sync run {run_id}; open the list of runs to pick one.")
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing that stops (or, as a warning, should give pause to) a sync."""

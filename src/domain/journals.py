@@ -141,8 +141,10 @@ def build_journals(flows: Iterable[CostFlow], mapping: AccountMapping) -> Journa
         if len(built) < 2:
             notes.append(Problem(
                 "journal_nets_to_zero",
-                f"{movement.label} on {day.isoformat()} moves cost only between batches of the "
-                f"same account; map a tracking category in Settings to send it.",
+                f"{movement.label} on {day.isoformat()} moves cost only between batches that "
+                f"share an account{' and tracking options' if mapping.tracking else ''} in Xero, "
+                f"so there is nothing to post"
+                f"{'' if mapping.tracking else '; map a tracking category in Settings to send it'}.",
                 key,
                 blocking=False,
             ))

@@ -3,8 +3,8 @@ from decimal import Decimal
 
 import pytest
 
-from accounts_sync.application.list_unsynced import ListRequest, ListUnsynced
 from accounts_sync.application.journal_detail import GetJournalDetail, JournalDetailRequest
+from accounts_sync.application.list_unsynced import ListRequest, ListUnsynced
 from accounts_sync.application.preview_unsynced import PreviewRequest, PreviewUnsynced
 from accounts_sync.application.sync_documents import SyncDocumentsRequest
 from accounts_sync.domain.costs import MovementType, Stage

@@ -184,4 +184,5 @@ cost_entries = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Index("ix_erp_cost_entries_date_movement", "entry_date", "movement_type"),
+    Index("ix_erp_cost_entries_operation", "operation_id"),
 )

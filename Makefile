@@ -1,0 +1,45 @@
+# Two set-up commands (see README): `make demo` and `make test`. Both install into .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 5000
+
+.PHONY: install demo test unit integration contract e2e lint bench bench-quick clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	PORT=$(PORT) $(PY) -m accounts_sync.demo serve
+
+test: install lint
+	$(PY) -m pytest -q
+
+lint: install
+	$(PY) -m ruff check .
+
+unit: install
+	$(PY) -m pytest -q tests/unit
+
+integration: install
+	$(PY) -m pytest -q tests/integration
+
+contract: install
+	$(PY) -m pytest -q tests/contract
+
+e2e: install
+	$(PY) -m pytest -q tests/e2e
+
+bench: install
+	$(PY) -m bench
+
+bench-quick: install
+	$(PY) -m bench --quick
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

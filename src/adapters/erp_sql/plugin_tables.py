@@ -1,0 +1,230 @@
+"""The plugin's own tables, all prefixed `accounts_sync_`, on their own MetaData.
+
+Migrations (see `migrations/`) create exactly these; the host's tables (`host_schema.py`) live
+on another MetaData and are never touched. Timestamps are stored as naive UTC and read back
+as aware UTC, so SQLite and PostgreSQL compare them the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+PREFIX = "accounts_sync_"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ACTIVE_RUN_STATES = ("queued", "running")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC out; stored naive UTC (host timestamps are naive too)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class PluginBase(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SyncRecordRow(PluginBase):
+    """One ERP document or journal as Accounts Sync knows it in Xero (domain `SyncRecord`)."""
+
+    __tablename__ = "accounts_sync_sync_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    erp_id: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(12))
+    idempotency_key: Mapped[str] = mapped_column(String(120), default="")
+    xero_id: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts_sync_runs.id", ondelete="SET NULL")
+    )
+    synced_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Filled for journals from their key, so the journal anti-join compares plain columns.
+    journal_date: Mapped[date | None] = mapped_column(Date)
+    movement_type: Mapped[str | None] = mapped_column(String(20))
+
+    __table_args__ = (
+        UniqueConstraint("kind", "erp_id", name="uq_accounts_sync_sync_records_kind_erp_id"),
+        # The unique (kind, erp_id) serves the "is this document synced?" probe; this one
+        # the in_flight/failed lists and the oldest sync time of changed_after_sync.
+        Index("ix_accounts_sync_sync_records_kind_state", "kind", "state", "synced_at"),
+        Index(
+            "ix_accounts_sync_sync_records_journal",
+            "journal_date", "movement_type", "kind", "state",
+        ),
+    )
+
+
+class RunRow(PluginBase):
+    """One sync run (domain `SyncRun`)."""
+
+    __tablename__ = "accounts_sync_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    closing_date: Mapped[date] = mapped_column(Date)
+    mode: Mapped[str | None] = mapped_column(String(10))
+    requested_by: Mapped[str] = mapped_column(String(120))
+    state: Mapped[str] = mapped_column(String(12))
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    failures: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [[number, reason], ...]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        # One active run per kind, enforced by the database across processes and workers.
+        Index(
+            "uq_accounts_sync_runs_one_active_per_kind",
+            "kind",
+            unique=True,
+            sqlite_where=text("state IN ('queued', 'running')"),
+            postgresql_where=text("state IN ('queued', 'running')"),
+        ),
+    )
+
+
+class MarkRow(PluginBase):
+    """Per kind, the closing date of the last finished run ("last synced up to")."""
+
+    __tablename__ = "accounts_sync_marks"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last_synced_up_to: Mapped[date] = mapped_column(Date)
+
+
+class AccountMappingRow(PluginBase):
+    """One fact of the account mapping; all rows together make a domain `AccountMapping`.
+
+    section            key              category   columns used
+    stage              stage            ''         account_code
+    category_override  stage            category   account_code
+    tracking           batch attribute  ''         xero_name (Xero tracking category), position
+    rounding           ''               ''         account_code
+    journal_tax        ''               ''         tax_type
+    trade_default      kind             ''         account_code, tax_type
+    """
+
+    __tablename__ = "accounts_sync_account_mappings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    section: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(40), default="")
+    category: Mapped[str] = mapped_column(String(20), default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    account_code: Mapped[str] = mapped_column(String(20), default="")
+    tax_type: Mapped[str] = mapped_column(String(40), default="")
+    xero_name: Mapped[str] = mapped_column(String(100), default="")
+
+    __table_args__ = (
+        UniqueConstraint("section", "key", "category", name="uq_accounts_sync_account_mappings_entry"),
+    )
+
+
+class PreferenceRow(PluginBase):
+    __tablename__ = "accounts_sync_preferences"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+
+
+class ConnectionRow(PluginBase):
+    """A Xero organisation the plugin is connected to; tokens are stored encrypted."""
+
+    __tablename__ = "accounts_sync_connections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), unique=True)
+    organisation_name: Mapped[str] = mapped_column(String(200), default="")
+    base_currency: Mapped[str] = mapped_column(String(3), default="")
+    connected_by: Mapped[str] = mapped_column(String(120), default="")
+    connected_at: Mapped[datetime | None]
+    needs_reauthorisation: Mapped[bool] = mapped_column(Boolean, default=False)
+    token_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    token_expires_at: Mapped[float | None] = mapped_column(Float)  # epoch seconds
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rate_limit_remaining: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ContactRow(PluginBase):
+    """The Xero contact an ERP customer or supplier was matched or created as."""
+
+    __tablename__ = "accounts_sync_contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    erp_contact_ref: Mapped[str] = mapped_column(String(40))  # 'customer:12', 'supplier:7'
+    xero_contact_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "erp_contact_ref", name="uq_accounts_sync_contacts_tenant_ref"),
+    )
+
+
+class AuditEventRow(PluginBase):
+    __tablename__ = "accounts_sync_audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(120), default="")
+    action: Mapped[str] = mapped_column(String(60))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+plugin_metadata = PluginBase.metadata

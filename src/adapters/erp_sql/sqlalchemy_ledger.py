@@ -1,0 +1,239 @@
+"""SyncLedger on the plugin's tables: sync records, runs and the per-kind marks."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ...domain.documents import Kind
+from ...domain.errors import RunAlreadyActive, RunNotFound
+from ...domain.journals import parse_journal_key
+from ...domain.sync import JournalMode, RunState, SyncRecord, SyncRun, SyncState
+from .plugin_tables import ACTIVE_RUN_STATES, MarkRow, RunRow, SyncRecordRow, utcnow
+
+IN_CHUNK = 500  # erp ids per IN (...) list
+
+def _record(row: SyncRecordRow) -> SyncRecord:
+    return SyncRecord(
+        kind=Kind(row.kind),
+        erp_id=row.erp_id,
+        number=row.number,
+        fingerprint=row.fingerprint,
+        state=SyncState(row.state),
+        idempotency_key=row.idempotency_key,
+        xero_id=row.xero_id,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        run_id=row.run_id,
+        synced_at=row.synced_at,
+    )
+
+
+def _record_values(record: SyncRecord, now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "number": record.number,
+        "fingerprint": record.fingerprint,
+        "state": record.state.value,
+        "idempotency_key": record.idempotency_key,
+        "xero_id": record.xero_id,
+        "attempts": record.attempts,
+        "last_error": record.last_error,
+        "run_id": record.run_id,
+        "synced_at": record.synced_at,
+        "updated_at": now,
+        "journal_date": None,
+        "movement_type": None,
+    }
+    if record.kind is Kind.JOURNALS:
+        try:
+            day, movement = parse_journal_key(record.erp_id)
+        except ValueError:
+            pass  # not a journal key: kept, but never matches a cost entry
+        else:
+            values["journal_date"], values["movement_type"] = day, movement.value
+    return values
+
+
+def _run(row: RunRow) -> SyncRun:
+    return SyncRun(
+        id=row.id,
+        kind=Kind(row.kind),
+        closing_date=row.closing_date,
+        requested_by=row.requested_by,
+        state=RunState(row.state),
+        mode=JournalMode(row.mode) if row.mode else None,
+        total=row.total,
+        done=row.done,
+        created=row.created,
+        failed=row.failed,
+        message=row.message,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        heartbeat_at=row.heartbeat_at,
+        failures=tuple((str(number), str(reason)) for number, reason in row.failures or ()),
+    )
+
+
+class SqlSyncLedger:
+    """Built per unit of work on its session; never opens, commits or closes it."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # ------------------------------------------------------------ records
+
+    def _record_rows(self, *where: Any) -> list[SyncRecordRow]:
+        stmt = select(SyncRecordRow).where(*where).execution_options(populate_existing=True)
+        return list(self.session.scalars(stmt))
+
+    def records(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, SyncRecord]:
+        ids = list(dict.fromkeys(erp_ids))
+        found: dict[str, SyncRecord] = {}
+        for start in range(0, len(ids), IN_CHUNK):
+            rows = self._record_rows(
+                SyncRecordRow.kind == kind.value,
+                SyncRecordRow.erp_id.in_(ids[start:start + IN_CHUNK]),
+            )
+            found.update((row.erp_id, _record(row)) for row in rows)
+        return found
+
+    def save_records(self, records: Sequence[SyncRecord]) -> None:
+        """Upsert: one SELECT of the existing ids per kind, then one bulk insert and one
+        executemany update, whatever the number of records."""
+        if not records:
+            return
+        latest: dict[tuple[Kind, str], SyncRecord] = {}
+        for record in records:
+            latest[(record.kind, record.erp_id)] = record  # the last one given wins
+        by_kind: dict[Kind, list[SyncRecord]] = defaultdict(list)
+        for (kind, _), record in latest.items():
+            by_kind[kind].append(record)
+        now = utcnow()
+        for kind, group in by_kind.items():
+            existing: dict[str, int] = {}
+            ids = [r.erp_id for r in group]
+            for start in range(0, len(ids), IN_CHUNK):
+                stmt = select(SyncRecordRow.erp_id, SyncRecordRow.id).where(
+                    SyncRecordRow.kind == kind.value,
+                    SyncRecordRow.erp_id.in_(ids[start:start + IN_CHUNK]),
+                )
+                existing.update((erp_id, row_id) for erp_id, row_id in self.session.execute(stmt))
+            updates = [
+                {"id": existing[r.erp_id], **_record_values(r, now)}
+                for r in group if r.erp_id in existing
+            ]
+            inserts = [
+                {"kind": kind.value, "erp_id": r.erp_id, **_record_values(r, now)}
+                for r in group if r.erp_id not in existing
+            ]
+            if inserts:
+                self.session.execute(insert(SyncRecordRow), inserts)
+            if updates:
+                self.session.execute(update(SyncRecordRow), updates)
+
+    def in_flight(self, kind: Kind) -> list[SyncRecord]:
+        rows = self._record_rows(
+            SyncRecordRow.kind == kind.value, SyncRecordRow.state == SyncState.IN_FLIGHT.value
+        )
+        return [_record(row) for row in sorted(rows, key=lambda r: r.id)]
+
+    def failed(self, kind: Kind, limit: int) -> list[SyncRecord]:
+        stmt = (
+            select(SyncRecordRow)
+            .where(SyncRecordRow.kind == kind.value, SyncRecordRow.state == SyncState.FAILED.value)
+            .order_by(SyncRecordRow.id)
+            .limit(limit)
+            .execution_options(populate_existing=True)
+        )
+        return [_record(row) for row in self.session.scalars(stmt)]
+
+    # ------------------------------------------------------------ runs
+
+    def claim_run(
+        self,
+        kind: Kind,
+        closing_date: date,
+        requested_by: str,
+        mode: JournalMode | None,
+        at: datetime,
+    ) -> SyncRun:
+        row = RunRow(
+            kind=kind.value,
+            closing_date=closing_date,
+            mode=mode.value if mode else None,
+            requested_by=requested_by,
+            state=RunState.QUEUED.value,
+            total=0, done=0, created=0, failed=0, message="", failures=[],
+            created_at=at,
+        )
+        try:
+            # The partial unique index on kind (state queued or running) decides, in any
+            # process; the savepoint keeps the caller's transaction usable after a refusal.
+            with self.session.begin_nested():
+                self.session.add(row)
+        except IntegrityError:
+            active = self.session.scalar(
+                select(RunRow.id).where(RunRow.kind == kind.value, RunRow.state.in_(ACTIVE_RUN_STATES))
+            )
+            raise RunAlreadyActive(active or 0, kind.value) from None
+        return _run(row)
+
+    def _run_row(self, run_id: int) -> RunRow:
+        row = self.session.get(RunRow, run_id, populate_existing=True)
+        if row is None:
+            raise RunNotFound(run_id)
+        return row
+
+    def get_run(self, run_id: int) -> SyncRun:
+        return _run(self._run_row(run_id))
+
+    def save_run(self, run: SyncRun) -> None:
+        row = self._run_row(run.id)
+        row.kind = run.kind.value
+        row.closing_date = run.closing_date
+        row.requested_by = run.requested_by
+        row.state = run.state.value
+        row.mode = run.mode.value if run.mode else None
+        row.total, row.done, row.created, row.failed = run.total, run.done, run.created, run.failed
+        row.message = run.message
+        row.failures = [[number, reason] for number, reason in run.failures]
+        if run.created_at is not None:
+            row.created_at = run.created_at
+        row.started_at = run.started_at
+        row.finished_at = run.finished_at
+        row.heartbeat_at = run.heartbeat_at
+        self.session.flush()
+
+    def active_run(self, kind: Kind) -> SyncRun | None:
+        row = self.session.scalar(
+            select(RunRow)
+            .where(RunRow.kind == kind.value, RunRow.state.in_(ACTIVE_RUN_STATES))
+            .execution_options(populate_existing=True)
+        )
+        return _run(row) if row is not None else None
+
+    def list_runs(self, limit: int, before_id: int | None = None) -> list[SyncRun]:
+        stmt = select(RunRow).order_by(RunRow.id.desc()).limit(limit)
+        if before_id is not None:
+            stmt = stmt.where(RunRow.id < before_id)
+        return [_run(row) for row in self.session.scalars(stmt.execution_options(populate_existing=True))]
+
+    # ------------------------------------------------------------ marks
+
+    def last_synced_up_to(self, kind: Kind) -> date | None:
+        return self.session.scalar(select(MarkRow.last_synced_up_to).where(MarkRow.kind == kind.value))
+
+    def set_last_synced_up_to(self, kind: Kind, day: date) -> None:
+        row = self.session.get(MarkRow, kind.value)
+        if row is None:
+            self.session.add(MarkRow(kind=kind.value, last_synced_up_to=day))
+        else:
+            row.last_synced_up_to = day
+        self.session.flush()

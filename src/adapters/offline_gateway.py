@@ -1,0 +1,31 @@
+"""A gateway for a host that has not configured Xero: reads say 'not connected', nothing is sent.
+
+Previews still work without Xero (they say what could not be checked); syncs stop with the
+plain reason instead of failing somewhere deeper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..domain.errors import NotConnected
+
+
+class OfflineGateway:
+    def connection(self) -> None:
+        return None
+
+    def chart(self):
+        raise NotConnected()
+
+    def push_invoices(self, documents: Sequence, idempotency_key: str):
+        raise NotConnected()
+
+    def push_credit_notes(self, documents: Sequence, idempotency_key: str):
+        raise NotConnected()
+
+    def push_manual_journals(self, journals: Sequence, mode, idempotency_key: str):
+        raise NotConnected()
+
+    def find_existing(self, kind, records: Sequence) -> dict[str, str]:
+        raise NotConnected()

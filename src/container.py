@@ -1,0 +1,97 @@
+"""The composition root: the ONLY place that chooses adapters, from configuration.
+
+One flat DeclarativeContainer (nested-container overrides are unreliable upstream). Use cases
+are Factories so every call gets fresh collaborators; engines, gateways and queues are
+Singletons. Tests override a provider: `with container.gateway.override(fake): ...`.
+"""
+
+from __future__ import annotations
+
+from dependency_injector import containers, providers
+
+from .adapters.erp_sql.engine import make_engine, make_session_factory
+from .adapters.erp_sql.links import ErpLinks
+from .adapters.erp_sql.migrate import upgrade
+from .adapters.erp_sql.sqlalchemy_uow import SqlUnitOfWork
+from .adapters.jobs.in_process_queue import InProcessJobQueue
+from .adapters.offline_gateway import OfflineGateway
+from .adapters.system_clock import SystemClock
+from .application.execute_run import ExecuteRun
+from .application.journal_detail import GetJournalDetail
+from .application.list_unsynced import ListUnsynced
+from .application.post_journals import PostJournals
+from .application.preview_unsynced import PreviewUnsynced
+from .application.start_sync import StartSync
+from .application.status import GetRun, GetStatus, ListRuns
+from .application.sync_documents import SyncDocuments
+
+DEFAULTS = {
+    "gateway": "offline",
+    "job_queue": "in_process",
+    "job_workers": 2,
+    "default_currency": "AUD",
+    "batch_size": 50,
+    "chunk_size": 500,
+}
+
+
+class Container(containers.DeclarativeContainer):
+    config = providers.Configuration()
+
+    clock = providers.Singleton(SystemClock)
+    engine = providers.Singleton(make_engine, config.database_url)
+    session_factory = providers.Singleton(make_session_factory, engine)
+    links = providers.Singleton(ErpLinks, base_url=config.base_url)
+    unit_of_work = providers.Factory(SqlUnitOfWork, session_factory=session_factory, links=links)
+    migrate_database = providers.Callable(upgrade, engine)
+
+    gateway = providers.Selector(
+        config.gateway,
+        offline=providers.Singleton(OfflineGateway),
+    )
+
+    execute_run = providers.Factory(
+        ExecuteRun,
+        uow=unit_of_work.provider,
+        gateway=gateway,
+        clock=clock,
+        batch_size=config.batch_size.as_int(),
+        chunk_size=config.chunk_size.as_int(),
+    )
+
+    job_queue = providers.Selector(
+        config.job_queue,
+        in_process=providers.Singleton(
+            InProcessJobQueue,
+            run=providers.Callable(lambda factory: lambda run_id: factory().execute(run_id),
+                                   execute_run.provider),
+            workers=config.job_workers.as_int(),
+        ),
+    )
+
+    preview_unsynced = providers.Factory(
+        PreviewUnsynced,
+        uow=unit_of_work.provider,
+        gateway=gateway,
+        clock=clock,
+        default_currency=config.default_currency,
+    )
+    list_unsynced = providers.Factory(ListUnsynced, uow=unit_of_work.provider)
+    journal_detail = providers.Factory(GetJournalDetail, uow=unit_of_work.provider, gateway=gateway)
+    start_sync = providers.Factory(StartSync, uow=unit_of_work.provider, queue=job_queue, clock=clock)
+    sync_documents = providers.Factory(
+        SyncDocuments, uow=unit_of_work.provider, clock=clock, execute_run=execute_run
+    )
+    post_journals = providers.Factory(
+        PostJournals, uow=unit_of_work.provider, clock=clock, execute_run=execute_run
+    )
+    get_status = providers.Factory(GetStatus, uow=unit_of_work.provider, gateway=gateway)
+    get_run = providers.Factory(GetRun, uow=unit_of_work.provider)
+    list_runs = providers.Factory(ListRuns, uow=unit_of_work.provider)
+
+
+def build_container(settings: dict) -> Container:
+    """A container from `ACCOUNTS_SYNC_*` settings with the prefix removed and keys lowered."""
+    container = Container()
+    container.config.from_dict({**DEFAULTS, **settings})
+    return container

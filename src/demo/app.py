@@ -1,0 +1,67 @@
+"""The demo: a winery host ERP with Accounts Sync mounted and the local Xero sandbox beside it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask
+
+PROJECT = Path(__file__).resolve().parents[2]
+DEMO_SECRET = "demo-only-secret-key-not-for-production"  # noqa: S105 - the demo's, by design
+SANDBOX_PATH = "/xero-sandbox"
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    port: int
+    database_url: str
+    base_url: str
+    secret_key: str
+    instance: Path
+
+    @classmethod
+    def from_env(cls) -> DemoSettings:
+        port = int(os.environ.get("PORT", "5000"))
+        instance = Path(os.environ.get("DEMO_INSTANCE_DIR", PROJECT / "instance"))
+        instance.mkdir(parents=True, exist_ok=True)
+        return cls(
+            port=port,
+            database_url=os.environ.get("ACCOUNTS_SYNC_DATABASE_URL",
+                                        f"sqlite:///{instance / 'demo.sqlite3'}"),
+            base_url=os.environ.get("ACCOUNTS_SYNC_BASE_URL", f"http://127.0.0.1:{port}"),
+            secret_key=os.environ.get("ACCOUNTS_SYNC_SECRET_KEY", DEMO_SECRET),
+            instance=instance,
+        )
+
+
+def create_demo_app(settings: DemoSettings | None = None) -> Flask:
+    from ..web import AccountsSync
+    from .host import create_host_app
+
+    settings = settings or DemoSettings.from_env()
+    app = create_host_app({
+        "HOST_DATABASE_URL": settings.database_url,
+        "SECRET_KEY": settings.secret_key,
+    })
+    AccountsSync(
+        app,
+        database_url=settings.database_url,
+        base_url=settings.base_url,
+        secret_key=settings.secret_key,
+    )
+    app.config["DEMO_SETTINGS"] = settings
+    mount_sandbox(app, settings)
+    return app
+
+
+def mount_sandbox(app: Flask, settings: DemoSettings) -> None:
+    """The local Xero stand-in answers at /xero-sandbox on the demo's own port."""
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    from .xero_sandbox import create_app as create_sandbox
+
+    sandbox = create_sandbox({"STATE_FILE": str(settings.instance / "xero-sandbox.json")})
+    app.extensions["xero_sandbox"] = sandbox
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {SANDBOX_PATH: sandbox})  # type: ignore[method-assign]

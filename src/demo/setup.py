@@ -1,0 +1,53 @@
+"""Prepare the demo database: host tables, the plugin's migrations, the winery, the mapping.
+
+Idempotent: `make demo` runs it on every start and it only fills what is missing.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Engine
+
+from ..adapters.erp_sql.engine import make_session_factory
+from ..adapters.erp_sql.host_schema import host_metadata
+from ..adapters.erp_sql.migrate import upgrade
+from ..adapters.erp_sql.sqlalchemy_settings import SqlSettingsStore
+from ..domain.costs import CostCategory, Stage
+from ..domain.documents import Kind
+from ..domain.mapping import AccountMapping, TrackingMapping, TradeDefaults
+from .seed import seed_if_empty
+
+DEMO_MAPPING = AccountMapping(
+    stage_accounts={
+        Stage.FRUIT: "1410",
+        Stage.ADDITIVES: "1420",
+        Stage.DRY_GOODS: "1430",
+        Stage.BULK_WINE: "1440",
+        Stage.FINISHED_GOODS: "1450",
+        Stage.COGS: "5000",
+        Stage.LOSSES: "5100",
+        Stage.OVERHEAD: "5900",
+    },
+    category_overrides={(Stage.OVERHEAD, CostCategory.BARREL): "5900"},
+    tracking=(TrackingMapping("vintage", "Vintage"), TrackingMapping("brand", "Brand")),
+    rounding_account="860",
+    journal_tax_type="BASEXCLUDED",
+    trade_defaults={
+        Kind.SALES_ORDERS: TradeDefaults("4000", "OUTPUT"),
+        Kind.PURCHASE_ORDERS: TradeDefaults("1430", "INPUT"),
+        Kind.REFUNDS: TradeDefaults("4000", "OUTPUT"),
+    },
+)
+
+
+def prepare_demo(engine: Engine, today: date | None = None, scale: float = 1.0) -> None:
+    host_metadata.create_all(engine)
+    upgrade(engine)
+    seed_if_empty(engine, today=today, scale=scale)
+    session_factory = make_session_factory(engine)
+    with session_factory() as session:
+        settings = SqlSettingsStore(session)
+        if not settings.mapping().stage_accounts:
+            settings.save_mapping(DEMO_MAPPING)
+            session.commit()

@@ -1,0 +1,138 @@
+"""`flask accounts-sync ...`: preview, sync, post-journals, status, migrate.
+
+Bad input and refusals exit non-zero with one plain sentence; never a traceback.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+from flask.cli import AppGroup
+
+from ..application.post_journals import PostJournalsRequest
+from ..application.preview_unsynced import PreviewRequest
+from ..application.sync_documents import SyncDocumentsRequest
+from ..domain.documents import TRADE_KINDS, Kind
+from ..domain.errors import AccountsSyncError
+from ..domain.sync import JournalMode, RunState, parse_closing_date
+from .extension import container
+from .presenters import preview_json, status_json
+
+cli = AppGroup("accounts-sync", help="Preview and push ERP documents and journals to Xero.")
+
+KIND_NAMES = [k.value for k in TRADE_KINDS] + [k.value.replace("_", "-") for k in TRADE_KINDS]
+
+
+def plain_errors(command: Callable) -> Callable:
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except AccountsSyncError as error:
+            raise click.ClickException(error.message) from None
+
+    return wrapper
+
+
+def _closing(raw: str | None):
+    return parse_closing_date(raw or "", container().clock().today())
+
+
+def _user(user: str | None) -> str:
+    return user or f"cli:{getpass.getuser()}"
+
+
+closing_option = click.option("--closing-date", "closing_date", metavar="YYYY-MM-DD",
+                              help="Sync everything dated up to this day (default: today).")
+user_option = click.option("--user", help="Who the run is recorded as (default: cli:<login>).")
+
+
+@cli.command("preview")
+@closing_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@plain_errors
+def preview_command(closing_date: str | None, as_json: bool) -> None:
+    """What a sync up to the closing date would send."""
+    result = container().preview_unsynced().execute(PreviewRequest(_closing(closing_date)))
+    body = preview_json(result)
+    if as_json:
+        click.echo(json.dumps(body, indent=2))
+        return
+    click.echo(f"Unsynced up to {body['closing_date']} ({body['currency']})")
+    rows = [(k.label, body[k.value]["count"], body[k.value]["total"]) for k in TRADE_KINDS]
+    rows.append(("Journals", body["journals"]["count"], body["journals"]["total"]))
+    click.echo(f"{'Group':<20}{'Count':>10}{'Total':>16}")
+    for label, count, total in rows:
+        click.echo(f"{label:<20}{count:>10,}{total:>16}")
+    for problem in body["problems"]:
+        click.echo(f"! {problem['message']}")
+    for warning in body["warnings"]:
+        click.echo(f"- {warning['message']}")
+
+
+def _report(run) -> None:
+    click.echo(f"Run {run.id} {run.state.value}: {run.message}")
+    for number, reason in run.failures:
+        click.echo(f"  {number}: {reason}")
+    if run.state is not RunState.SUCCEEDED:
+        sys.exit(1)
+
+
+@cli.command("sync")
+@click.argument("kind", type=click.Choice(KIND_NAMES), metavar="KIND")
+@closing_option
+@user_option
+@plain_errors
+def sync_command(kind: str, closing_date: str | None, user: str | None) -> None:
+    """Send every unsynced document of KIND (sales_orders, purchase_orders, refunds)."""
+    run = container().sync_documents().execute(
+        SyncDocumentsRequest(Kind.parse(kind), _closing(closing_date), _user(user)))
+    _report(run)
+
+
+@cli.command("post-journals")
+@click.option("--mode", type=click.Choice(["draft", "posted"], case_sensitive=False),
+              default="draft", show_default=True)
+@closing_option
+@user_option
+@plain_errors
+def post_journals_command(mode: str, closing_date: str | None, user: str | None) -> None:
+    """Send the production-cost journals as DRAFT or POSTED manual journals."""
+    run = container().post_journals().execute(
+        PostJournalsRequest(_closing(closing_date), JournalMode.parse(mode), _user(user)))
+    _report(run)
+
+
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@plain_errors
+def status_command(as_json: bool) -> None:
+    """Connection, last synced dates and running syncs."""
+    body = status_json(container().get_status().execute())
+    if as_json:
+        click.echo(json.dumps(body, indent=2))
+        return
+    connection = body["connection"]
+    if connection is None:
+        click.echo("Xero: not connected")
+    else:
+        extra = " (needs re-authorisation)" if connection["needs_reauthorisation"] else ""
+        click.echo(f"Xero: {connection['organisation']}{extra}")
+    for kind, mark in body["last_synced_up_to"].items():
+        active = body["active_runs"].get(kind)
+        running = f"  running {active['done']}/{active['total']}" if active else ""
+        click.echo(f"{kind:<16} synced up to {mark or 'never'}{running}")
+
+
+@cli.command("migrate")
+@plain_errors
+def migrate_command() -> None:
+    """Create or upgrade the plugin's tables (never the host's)."""
+    container().migrate_database()
+    click.echo("Accounts Sync tables are up to date.")

@@ -1,0 +1,78 @@
+"""One table from application errors to HTTP statuses, and the handlers that use it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template
+from flask_wtf.csrf import CSRFError
+
+from ..domain.errors import (
+    AccountsSyncError,
+    GatewayUnavailable,
+    InvalidRequest,
+    InvalidTransition,
+    NotConnected,
+    NotFound,
+    RateLimited,
+    ReauthorisationNeeded,
+    RunAlreadyActive,
+    SyncRefused,
+)
+from .permissions import wants_json
+
+log = logging.getLogger(__name__)
+
+STATUS = [  # most specific first
+    (RateLimited, 429),
+    (GatewayUnavailable, 503),
+    (RunAlreadyActive, 409),
+    (NotConnected, 409),
+    (ReauthorisationNeeded, 409),
+    (SyncRefused, 422),
+    (InvalidTransition, 409),
+    (NotFound, 404),
+    (InvalidRequest, 400),
+    (AccountsSyncError, 400),
+]
+
+UNEXPECTED = ("Something went wrong in Accounts Sync; nothing was lost. Try again, and if it "
+              "keeps happening tell your administrator.")
+
+
+def status_for(error: AccountsSyncError) -> int:
+    return next(status for kind, status in STATUS if isinstance(error, kind))
+
+
+def error_response(status: int, code: str, message: str, **details: Any) -> Any:
+    if wants_json():
+        body = {"error": {"code": code, "message": message, **details}}
+        return jsonify(body), status
+    return render_template("accounts_sync/error.html", message=message, status=status), status
+
+
+def register_error_handlers(blueprint: Blueprint) -> None:
+    @blueprint.errorhandler(AccountsSyncError)
+    def _known(error: AccountsSyncError) -> Any:
+        details = {}
+        if isinstance(error, SyncRefused):
+            details["problems"] = [{"code": p.code, "message": p.message} for p in error.problems]
+        if isinstance(error, RunAlreadyActive):
+            details["run_id"] = error.run_id
+        return error_response(status_for(error), error.code, error.message, **details)
+
+    @blueprint.errorhandler(CSRFError)
+    def _csrf(error: CSRFError) -> Any:
+        return error_response(400, "csrf_failed",
+                              "The form has expired or was not sent from this page; reload the "
+                              "page and try again.")
+
+    @blueprint.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Any:
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(error, HTTPException):
+            return error
+        log.exception("unexpected error in Accounts Sync")
+        return error_response(500, "internal_error", UNEXPECTED)
