@@ -16,17 +16,20 @@ from .adapters.erp_sql.sqlalchemy_uow import SqlUnitOfWork
 from .adapters.jobs.in_process_queue import InProcessJobQueue
 from .adapters.offline_gateway import OfflineGateway
 from .adapters.system_clock import SystemClock
+from .adapters.xero import InProcessRateLimiter, XeroConnector, XeroSettings, create_xero
 from .application.execute_run import ExecuteRun
 from .application.journal_detail import GetJournalDetail
 from .application.list_unsynced import ListUnsynced
 from .application.post_journals import PostJournals
 from .application.preview_unsynced import PreviewUnsynced
+from .application.settings import GetSettings, SaveMapping
 from .application.start_sync import StartSync
 from .application.status import GetRun, GetStatus, ListRuns
 from .application.sync_documents import SyncDocuments
 
 DEFAULTS = {
     "gateway": "offline",
+    "secret_key": "",
     "job_queue": "in_process",
     "job_workers": 2,
     "default_currency": "AUD",
@@ -45,9 +48,17 @@ class Container(containers.DeclarativeContainer):
     unit_of_work = providers.Factory(SqlUnitOfWork, session_factory=session_factory, links=links)
     migrate_database = providers.Callable(upgrade, engine)
 
+    xero_settings = providers.Singleton(lambda cfg: xero_settings_from(cfg), config)
+    rate_limiter = providers.Singleton(InProcessRateLimiter.from_settings, xero_settings)
+    xero = providers.Singleton(
+        create_xero, xero_settings, session_factory, config.secret_key, rate_limiter
+    )
+    xero_connector = providers.Callable(lambda pair: pair[0], xero)
+
     gateway = providers.Selector(
         config.gateway,
         offline=providers.Singleton(OfflineGateway),
+        xero=providers.Callable(lambda pair: pair[1], xero),
     )
 
     execute_run = providers.Factory(
@@ -88,10 +99,25 @@ class Container(containers.DeclarativeContainer):
     get_status = providers.Factory(GetStatus, uow=unit_of_work.provider, gateway=gateway)
     get_run = providers.Factory(GetRun, uow=unit_of_work.provider)
     list_runs = providers.Factory(ListRuns, uow=unit_of_work.provider)
+    get_settings = providers.Factory(GetSettings, uow=unit_of_work.provider, gateway=gateway)
+    save_mapping = providers.Factory(SaveMapping, uow=unit_of_work.provider, gateway=gateway)
+
+
+def xero_settings_from(settings: dict) -> XeroSettings:
+    """`xero_*` settings (prefix-stripped, lower case) → the adapter's own settings."""
+    return XeroSettings.from_config({f"ACCOUNTS_SYNC_{k.upper()}": v for k, v in settings.items()})
 
 
 def build_container(settings: dict) -> Container:
     """A container from `ACCOUNTS_SYNC_*` settings with the prefix removed and keys lowered."""
     container = Container()
-    container.config.from_dict({**DEFAULTS, **settings})
+    merged = {**DEFAULTS, **settings}
+    if merged["gateway"] == "xero" and not merged.get("secret_key"):
+        raise ValueError(
+            "Set ACCOUNTS_SYNC_SECRET_KEY: Xero tokens are encrypted at rest with a key from it."
+        )
+    container.config.from_dict(merged)
     return container
+
+
+__all__ = ["Container", "XeroConnector", "build_container"]

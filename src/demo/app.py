@@ -11,6 +11,8 @@ from flask import Flask
 PROJECT = Path(__file__).resolve().parents[2]
 DEMO_SECRET = "demo-only-secret-key-not-for-production"  # noqa: S105 - the demo's, by design
 SANDBOX_PATH = "/xero-sandbox"
+SANDBOX_CLIENT_ID = "accounts-sync-demo"  # registered in the sandbox's seed
+SANDBOX_CLIENT_SECRET = "accounts-sync-demo-secret"  # noqa: S105 - the sandbox's demo client
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,10 @@ def create_demo_app(settings: DemoSettings | None = None) -> Flask:
         database_url=settings.database_url,
         base_url=settings.base_url,
         secret_key=settings.secret_key,
+        gateway="xero",
+        xero_base_url=settings.base_url + SANDBOX_PATH,
+        xero_client_id=SANDBOX_CLIENT_ID,
+        xero_client_secret=SANDBOX_CLIENT_SECRET,
     )
     app.config["DEMO_SETTINGS"] = settings
     mount_sandbox(app, settings)

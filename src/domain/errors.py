@@ -174,3 +174,14 @@ class RateLimited(GatewayUnavailable):
             f"Xero's {problem} call limit is reached; Accounts Sync will continue in "
             f"{int(retry_after + 0.999)} seconds."
         )
+
+
+class MappingRefused(InvalidRequest):
+    """An account mapping that would not work in Xero; nothing was saved."""
+
+    code = "mapping_refused"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"The mapping was not saved: {problems[0].message}{more}")

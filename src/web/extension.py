@@ -55,7 +55,10 @@ class AccountsSync:
             for key, value in app.config.items()
             if key.startswith(PREFIX) and key[len(PREFIX):] not in _WEB_ONLY
         }
-        container = build_container(settings)
+        try:
+            container = build_container(settings)
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from None
         container.check_dependencies()
         app.extensions["accounts_sync"] = State(container, settings)
 

@@ -6,7 +6,18 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms import ValidationError
 
@@ -15,7 +26,7 @@ from ..domain.documents import TRADE_KINDS
 from ..domain.money import money
 from ..domain.sync import parse_closing_date
 from .errors import error_response, register_error_handlers
-from .extension import container
+from .extension import container, state
 from .permissions import refuse_unless_permitted
 from .presenters import preview_json, status_json
 
@@ -53,6 +64,10 @@ def make_blueprint() -> Blueprint:
 
     bp.add_url_rule("/", "console", console)
     bp.add_url_rule("/preview", "preview", preview)
+    bp.add_url_rule("/xero/connect", "xero_connect", xero_connect, methods=["POST"])
+    bp.add_url_rule("/xero/callback", "xero_callback", xero_callback)
+    bp.add_url_rule("/xero/tenant", "xero_tenant", xero_tenant, methods=["POST"])
+    bp.add_url_rule("/xero/disconnect", "xero_disconnect", xero_disconnect, methods=["POST"])
     bp.add_url_rule("/api/preview", "api_preview", api_preview)
     bp.add_url_rule("/api/status", "api_status", api_status)
     return bp
@@ -73,6 +88,14 @@ def as_date(value: date | None) -> str:
     return value.strftime(fmt).lstrip("0")
 
 
+def user_name() -> str:
+    return str(getattr(current_user, "username", None) or current_user.get_id())
+
+
+def xero_enabled() -> bool:
+    return state().settings.get("gateway") == "xero"
+
+
 def closing_date_arg() -> date:
     return parse_closing_date(request.args.get("closing_date", ""), container().clock().today())
 
@@ -83,7 +106,48 @@ def closing_date_arg() -> date:
 def console() -> Any:
     status = container().get_status().execute()
     today = container().clock().today()
-    return render_template("accounts_sync/console.html", status=status, today=today)
+    return render_template("accounts_sync/console.html", status=status, today=today,
+                           xero_enabled=xero_enabled())
+
+
+# ----------------------------------------------------------------------------- Xero connection
+
+STATE_KEY = "accounts_sync_xero_state"
+
+
+def _callback_url() -> str:
+    return url_for("accounts_sync.xero_callback", _external=True)
+
+
+def xero_connect() -> Any:
+    authorize_url, oauth_state = container().xero_connector().authorization_url(_callback_url())
+    session[STATE_KEY] = oauth_state  # only the state: tokens never go in the session
+    return redirect(authorize_url)
+
+
+def xero_callback() -> Any:
+    tenants = container().xero_connector().complete(
+        _callback_url(), request.url, session.pop(STATE_KEY, None), user_name()
+    )
+    if len(tenants) > 1:
+        return render_template("accounts_sync/choose_tenant.html", tenants=tenants)
+    flash(f"Connected to {tenants[0].name}.", "success")
+    return redirect(url_for("accounts_sync.console"))
+
+
+def xero_tenant() -> Any:
+    connection = container().xero_connector().choose_tenant(request.form.get("tenant_id", ""),
+                                                            user_name())
+    flash(f"Connected to {connection.organisation_name}.", "success")
+    return redirect(url_for("accounts_sync.console"))
+
+
+def xero_disconnect() -> Any:
+    confirmed = container().xero_connector().disconnect(user_name())
+    flash("Disconnected from Xero." if confirmed else
+          "Disconnected here; Xero did not confirm, so also remove the app in Xero's settings.",
+          "success" if confirmed else "warning")
+    return redirect(url_for("accounts_sync.console"))
 
 
 def preview() -> Any:

@@ -379,3 +379,53 @@ def test_journals_with_cost_entries_added_or_edited_after_sync_are_reported(uow_
         limited = uow.documents.changed_after_sync(Kind.JOURNALS, 1)
     assert [c.erp_id for c in changed] == keys[:2]
     assert len(limited) == 1
+
+
+def test_cost_flows_match_a_plain_python_sum_over_scattered_entries(uow_factory, erp):
+    """The loose index scan must visit every (day, movement) pair: first, last, lone ones."""
+    import random
+
+    rnd = random.Random(7)
+    op = erp.operation()
+    movements = [m.value for m in MovementType]
+    rows = []
+    for _ in range(400):
+        day = date(2026, 2, 1) + timedelta(days=rnd.choice([0, 1, 2, 5, 13, 27, 40, 58, 59]))
+        rows.append({
+            "entry_date": day, "movement_type": rnd.choice(movements),
+            "cost_category": rnd.choice(["fruit", "labour"]), "from_stage": "overhead",
+            "to_stage": rnd.choice(["bulk_wine", "finished_goods"]),
+            "amount": f"{rnd.randint(-5000, 99999) / 10000:.4f}",
+            "vintage": rnd.choice([None, "2023", "2024"]), "brand": rnd.choice([None, "Estate"]),
+        })
+    erp.many_cost_entries(op, rows)
+    closing = date(2026, 3, 31)  # leaves out the days after it
+    pairs = sorted({(r["entry_date"], r["movement_type"]) for r in rows if r["entry_date"] <= closing})
+    synced = set(rnd.sample(pairs, len(pairs) // 3))
+    save(uow_factory, *(record(Kind.JOURNALS, journal_key(d, MovementType(m)), SyncState.SYNCED)
+                        for d, m in synced))
+
+    expected: dict[tuple, list] = {}
+    for r in rows:
+        if r["entry_date"] > closing or (r["entry_date"], r["movement_type"]) in synced:
+            continue
+        key = (r["entry_date"], r["movement_type"], r["cost_category"], r["to_stage"],
+               tuple((k, r[k]) for k in ("brand", "vintage") if r[k]))
+        total = expected.setdefault(key, [Decimal("0"), 0])
+        total[0] += Decimal(r["amount"])
+        total[1] += 1
+    with uow_factory() as uow:
+        flows = uow.documents.cost_flows(closing)
+    got = {(f.date, f.movement_type.value, f.category.value, f.to_stage.value, f.tracking):
+           [f.amount, f.entry_count] for f in flows}
+    assert got == expected
+    assert len(flows) == len(got)
+
+
+def test_no_cost_entries_no_flows(uow_factory, erp):
+    with uow_factory() as uow:
+        assert uow.documents.cost_flows(CLOSING) == []
+    op = erp.operation()
+    erp.cost_entry(op, date(2026, 4, 5))  # only after the closing date
+    with uow_factory() as uow:
+        assert uow.documents.cost_flows(CLOSING) == []

@@ -111,3 +111,12 @@ def test_an_unreachable_database_is_a_plain_error(url):
     assert isinstance(unavailable.value, AccountsSyncError)
     assert unavailable.value.code == "database_unavailable"
     assert "cannot be reached" in unavailable.value.message
+
+
+def test_a_mistake_in_sql_is_not_reported_as_an_unreachable_database(uow_factory):
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    with pytest.raises(DBAPIError) as mistake, uow_factory() as uow:
+        uow.session.execute(text("SELECT no_such_column FROM accounts_sync_preferences"))
+    assert not isinstance(mistake.value, DatabaseUnavailable)

@@ -211,23 +211,16 @@ class SqlDocumentSource:
         spec = _spec(kind)
         if limit < 1:
             raise InvalidRequest("A page holds at least one document.")
-        t, record = spec.table, SyncRecordRow
-        joined, where = self._unsynced_join(
-            spec, t.join(spec.contact, spec.contact.c.id == t.c[spec.contact_column]), closing_date
-        )
+        keyset = decode_cursor(after) if after else None
+        page = self._unsynced_page(spec, closing_date, keyset, limit + 1)
+        t, contact = spec.table, spec.contact
         stmt = (
-            select(
-                t.c.id, t.c.number, spec.contact.c.name, spec.date.label("doc_date"),
-                scaled(t.c.total, 2).label("cents"), t.c.currency, record.state, record.last_error,
-            )
-            .select_from(joined)
-            .where(*where)
-            .order_by(spec.date, t.c.id)
-            .limit(limit + 1)
+            select(page.c.id, page.c.doc_date, page.c.state, page.c.last_error, t.c.number,
+                   scaled(t.c.total, 2).label("cents"), t.c.currency, contact.c.name)
+            .select_from(page.join(t, t.c.id == page.c.id)
+                         .join(contact, contact.c.id == t.c[spec.contact_column]))
+            .order_by(page.c.doc_date, page.c.id)
         )
-        if after:
-            after_date, after_id = decode_cursor(after)
-            stmt = stmt.where(_after(spec.date, t.c.id, after_date, after_id))
         rows = self.session.execute(stmt).all()
         items = tuple(
             DocumentSummary(
@@ -254,11 +247,39 @@ class SqlDocumentSource:
         self, kind: Kind, closing_date: date, after: tuple[date, str] | None, limit: int
     ) -> list[TradeDocument]:
         spec = _spec(kind)
-        stmt = self._headers(spec, spec.date, unsynced_up_to=closing_date)
-        if after is not None:
-            stmt = stmt.where(_after(spec.date, spec.table.c.id, after[0], int(after[1])))
-        stmt = stmt.order_by(spec.date, spec.table.c.id).limit(limit)
+        keyset = (after[0], int(after[1])) if after is not None else None
+        page = self._unsynced_page(spec, closing_date, keyset, limit)
+        stmt = self._headers(spec, page.c.doc_date, page=page).order_by(page.c.doc_date, page.c.id)
         return self._documents(spec, self.session.execute(stmt).all())
+
+    def _unsynced_page(
+        self, spec: _Spec, closing_date: date, after: tuple[date, int] | None, limit: int
+    ) -> Any:
+        """The ids of one keyset page of unsynced documents, in (date, id) order, with their
+        record's state. Contacts and other columns are joined outside, to the page only.
+
+        The record is left-joined on the unique (kind, erp_id): same answer as the NOT EXISTS
+        of the totals (at most one record per document), and it brings state and last error.
+        SQLite walks the (status, date, id) index with one probe per document; PostgreSQL
+        hashes the records once instead of probing row by row under the LIMIT.
+        """
+        t, record = spec.table, SyncRecordRow
+        stmt = (
+            select(t.c.id, spec.date.label("doc_date"), record.state, record.last_error)
+            .select_from(t.outerjoin(
+                record, and_(record.kind == spec.kind.value, record.erp_id == cast(t.c.id, String))
+            ))
+            .where(
+                t.c.status == spec.status,
+                spec.date <= closing_date,
+                or_(record.state.is_(None), record.state != SYNCED),
+            )
+            .order_by(spec.date, t.c.id)
+            .limit(limit)
+        )
+        if after is not None:
+            stmt = stmt.where(_after(spec.date, t.c.id, after[0], after[1]))
+        return stmt.subquery("page")
 
     def get_documents(self, kind: Kind, erp_ids: Sequence[str]) -> list[TradeDocument]:
         spec = _spec(kind)
@@ -271,7 +292,7 @@ class SqlDocumentSource:
                 found[int(document.erp_id)] = document
         return [found[i] for i in dict.fromkeys(ids) if i in found]
 
-    def _headers(self, spec: _Spec, date_expr: Any, unsynced_up_to: date | None = None) -> Select[Any]:
+    def _headers(self, spec: _Spec, date_expr: Any, page: Any = None) -> Select[Any]:
         t, contact = spec.table, spec.contact
         columns: list[Any] = [
             t.c.id, t.c.number, date_expr.label("doc_date"), t.c.currency,
@@ -279,7 +300,8 @@ class SqlDocumentSource:
             contact.c.name.label("contact_name"), contact.c.email.label("contact_email"),
         ]
         columns.append(t.c.due_date if spec.has_due_date else literal(None, Date).label("due_date"))
-        joined = t.join(contact, contact.c.id == t.c[spec.contact_column])
+        joined = t if page is None else page.join(t, t.c.id == page.c.id)
+        joined = joined.join(contact, contact.c.id == t.c[spec.contact_column])
         if spec.kind is Kind.SALES_ORDERS:
             columns.append(t.c.reference.label("reference"))
         elif spec.kind is Kind.PURCHASE_ORDERS:
@@ -289,24 +311,7 @@ class SqlDocumentSource:
             original = host.sales_orders.alias("original_sale")
             joined = joined.outerjoin(original, original.c.id == t.c.sales_order_id)
             columns.append(func.coalesce(original.c.number, "").label("reference"))
-        if unsynced_up_to is None:
-            return select(*columns).select_from(joined)
-        joined, where = self._unsynced_join(spec, joined, unsynced_up_to)
-        return select(*columns).select_from(joined).where(*where)
-
-    def _unsynced_join(self, spec: _Spec, joined: Any, closing_date: date) -> tuple[Any, list[Any]]:
-        """For pages: the record left-joined on the unique (kind, erp_id), unsynced when absent
-        or not 'synced'. Same answer as the NOT EXISTS of the totals (one record per document),
-        but PostgreSQL plans it as one hash join where a LIMIT makes it probe row by row."""
-        record = SyncRecordRow
-        joined = joined.outerjoin(
-            record, and_(record.kind == spec.kind.value, record.erp_id == cast(spec.table.c.id, String))
-        )
-        return joined, [
-            spec.table.c.status == spec.status,
-            spec.date <= closing_date,
-            or_(record.state.is_(None), record.state != SYNCED),
-        ]
+        return select(*columns).select_from(joined)
 
     def _documents(self, spec: _Spec, headers: Sequence[Any]) -> list[TradeDocument]:
         if not headers:

@@ -1,0 +1,608 @@
+"""`AccountingGateway` on Xero: batches out, one result per element back, look-ups before resends."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ...application.ports import (
+    Account,
+    ChartOfAccounts,
+    Connection,
+    Organisation,
+    PushResult,
+    TaxRate,
+    TrackingCategory,
+)
+from ...domain.documents import Kind, TradeDocument
+from ...domain.errors import GatewayUnavailable
+from ...domain.journals import AccountJournal, reference_marker
+from ...domain.sync import JournalMode, SyncRecord
+from ..erp_sql.plugin_tables import ContactRow, utcnow
+from . import payloads
+from .client import XeroHttpClient, XeroRejected, XeroResponse
+from .config import XeroSettings
+from .oauth import XeroConnector
+from .payloads import PayloadProblem
+
+log = logging.getLogger(__name__)
+
+GONE_STATUSES = frozenset({"VOIDED", "DELETED"})
+WHERE_BUDGET = 6000  # characters of `where` per look-up call, well under URL limits
+PAGE_SIZE = 100  # Xero's page size for invoices, credit notes, journals and contacts
+MAX_PAGES = 50
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    path: str
+    plural: str
+    id_field: str
+    number_field: str | None
+    params: tuple[tuple[str, str], ...]
+
+
+INVOICES = _Endpoint("Invoices", "Invoices", "InvoiceID", "InvoiceNumber",
+                     (("summarizeErrors", "false"), ("unitdp", "4")))
+CREDIT_NOTES = _Endpoint("CreditNotes", "CreditNotes", "CreditNoteID", "CreditNoteNumber",
+                         (("summarizeErrors", "false"), ("unitdp", "4")))
+MANUAL_JOURNALS = _Endpoint("ManualJournals", "ManualJournals", "ManualJournalID", None,
+                            (("summarizeErrors", "false"),))
+CONTACTS = _Endpoint("Contacts", "Contacts", "ContactID", None, (("summarizeErrors", "false"),))
+
+
+@dataclass
+class _Outgoing:
+    position: int  # in the caller's list
+    erp_id: str
+    body: dict[str, Any]
+    match: str  # what identifies the element in Xero's answer (number or narration marker)
+
+
+@dataclass
+class _CachedChart:
+    chart: ChartOfAccounts
+    at: float
+
+
+class XeroGateway:
+    def __init__(
+        self,
+        client: XeroHttpClient,
+        connector: XeroConnector,
+        session_factory: sessionmaker[Session],
+        settings: XeroSettings,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.connector = connector
+        self.settings = settings
+        self._sessions = session_factory
+        self._clock = clock
+        self._charts: dict[str, _CachedChart] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ reads
+
+    def connection(self) -> Connection | None:
+        return self.connector.connection()
+
+    def chart(self) -> ChartOfAccounts:
+        tenant = self.connector.active_tenant_id()
+        with self._lock:
+            cached = self._charts.get(tenant)
+        if cached is not None and self._clock() - cached.at < self.settings.chart_cache_seconds:
+            return cached.chart
+        chart = self._read_chart(tenant)
+        with self._lock:
+            self._charts[tenant] = _CachedChart(chart, self._clock())
+        return chart
+
+    def forget_chart(self) -> None:
+        """Drop the cached chart (after the user changed something in Xero)."""
+        with self._lock:
+            self._charts.clear()
+
+    def _read_chart(self, tenant: str) -> ChartOfAccounts:
+        organisations = self._items(self._get(tenant, "Organisation"), "Organisations")
+        if not organisations:
+            raise GatewayUnavailable("Xero did not describe the organisation; retry in a moment.")
+        org = organisations[0]
+        organisation = Organisation(
+            tenant_id=tenant,
+            name=str(org.get("Name") or ""),
+            base_currency=str(org.get("BaseCurrency") or ""),
+            period_lock_date=payloads.parse_xero_date(org.get("PeriodLockDate")),
+            end_of_year_lock_date=payloads.parse_xero_date(org.get("EndOfYearLockDate")),
+        )
+        self.connector.update_organisation(tenant, organisation.name, organisation.base_currency)
+        accounts = tuple(
+            Account(
+                code=str(a.get("Code") or ""),
+                name=str(a.get("Name") or ""),
+                type=str(a.get("Type") or ""),
+                status=str(a.get("Status") or "ACTIVE"),
+                system_account=str(a.get("SystemAccount") or ""),
+            )
+            for a in self._items(self._get(tenant, "Accounts"), "Accounts")
+        )
+        tax_rates = tuple(
+            TaxRate(
+                tax_type=str(t.get("TaxType") or ""),
+                name=str(t.get("Name") or ""),
+                rate=_decimal(t.get("EffectiveRate", t.get("DisplayTaxRate"))),
+                status=str(t.get("Status") or "ACTIVE"),
+            )
+            for t in self._items(self._get(tenant, "TaxRates"), "TaxRates")
+        )
+        tracking = tuple(
+            TrackingCategory(
+                name=str(c.get("Name") or ""),
+                options=tuple(
+                    str(o.get("Name") or "") for o in c.get("Options") or ()
+                    if isinstance(o, dict) and (o.get("Status") or "ACTIVE") == "ACTIVE"
+                ),
+                status=str(c.get("Status") or "ACTIVE"),
+            )
+            for c in self._items(self._get(tenant, "TrackingCategories"), "TrackingCategories")
+        )
+        return ChartOfAccounts(organisation, accounts, tax_rates, tracking)
+
+    # ------------------------------------------------------------------ pushes
+
+    def push_invoices(self, documents: Sequence[TradeDocument], idempotency_key: str) -> list[PushResult]:
+        status = self.settings.invoice_status
+
+        def build(doc: TradeDocument, contact_id: str | None) -> dict[str, Any]:
+            return payloads.invoice_payload(doc, status, contact_id)
+
+        return self._push_documents(documents, idempotency_key, INVOICES, build)
+
+    def push_credit_notes(self, documents: Sequence[TradeDocument], idempotency_key: str) -> list[PushResult]:
+        status = self.settings.credit_note_status
+
+        def build(doc: TradeDocument, contact_id: str | None) -> dict[str, Any]:
+            return payloads.credit_note_payload(doc, status, contact_id)
+
+        return self._push_documents(documents, idempotency_key, CREDIT_NOTES, build)
+
+    def push_manual_journals(
+        self, journals: Sequence[AccountJournal], mode: JournalMode, idempotency_key: str
+    ) -> list[PushResult]:
+        tenant = self.connector.active_tenant_id()
+        results: dict[int, PushResult] = {}
+        outgoing: list[_Outgoing] = []
+        for position, journal in enumerate(journals):
+            try:
+                body = payloads.manual_journal_payload(journal, mode, self.settings.journal_tax_type)
+            except PayloadProblem as exc:
+                results[position] = PushResult(journal.key, errors=(str(exc),))
+                continue
+            outgoing.append(_Outgoing(position, journal.key, body, reference_marker(journal.key)))
+        results.update(self._send(tenant, MANUAL_JOURNALS, outgoing, idempotency_key))
+        return [results[i] for i in range(len(journals))]
+
+    def _push_documents(
+        self,
+        documents: Sequence[TradeDocument],
+        idempotency_key: str,
+        endpoint: _Endpoint,
+        build: Callable[[TradeDocument, str | None], dict[str, Any]],
+    ) -> list[PushResult]:
+        tenant = self.connector.active_tenant_id()
+        results: dict[int, PushResult] = {}
+        contacts, contact_errors = self._resolve_contacts(tenant, documents, idempotency_key)
+        outgoing: list[_Outgoing] = []
+        for position, doc in enumerate(documents):
+            ref = payloads.contact_ref(doc)
+            if ref in contact_errors:
+                results[position] = PushResult(doc.erp_id, errors=(contact_errors[ref],))
+                continue
+            try:
+                body = build(doc, contacts.get(ref))
+            except PayloadProblem as exc:
+                results[position] = PushResult(doc.erp_id, errors=(str(exc),))
+                continue
+            outgoing.append(_Outgoing(position, doc.erp_id, body, doc.number.strip()))
+        results.update(self._send(tenant, endpoint, outgoing, idempotency_key))
+        return [results[i] for i in range(len(documents))]
+
+    def _send(
+        self, tenant: str, endpoint: _Endpoint, outgoing: list[_Outgoing], idempotency_key: str
+    ) -> dict[int, PushResult]:
+        results: dict[int, PushResult] = {}
+        if not outgoing:
+            return results
+        plan = payloads.plan_requests(
+            endpoint.plural, [o.body for o in outgoing], self.settings.max_elements,
+            self.settings.max_request_bytes,
+        )
+        for index in plan.too_large:
+            out = outgoing[index]
+            results[out.position] = PushResult(out.erp_id, errors=(
+                f"This document is larger than the {self.settings.max_request_bytes / 1e6:.1f} MB "
+                f"Xero accepts in one request; split it in the ERP.",
+            ))
+        for number, request in enumerate(plan.requests):
+            key = idempotency_key if len(plan.requests) == 1 else f"{idempotency_key}-{number + 1}"
+            sent = [outgoing[i] for i in request.positions]
+            answer = self.client.put(tenant, endpoint.path, request.body, key, dict(endpoint.params))
+            for out, result in zip(sent, self._element_results(endpoint, sent, answer), strict=True):
+                results[out.position] = result
+        return results
+
+    def _element_results(
+        self, endpoint: _Endpoint, sent: list[_Outgoing], answer: XeroResponse
+    ) -> list[PushResult]:
+        body = answer.body if isinstance(answer.body, dict) else {}
+        if answer.status in (400, 413):
+            # The whole request was refused and nothing was created: every element fails with
+            # Xero's reason (its own, when Xero gave one per element), so it shows and can be fixed.
+            elements = body.get("Elements") or []
+            message = f"Xero refused the request: {_message(body, answer.text)}"
+            return [
+                PushResult(out.erp_id, errors=tuple(_messages(el.get("ValidationErrors"))) or (message,))
+                if isinstance(el, dict) else PushResult(out.erp_id, errors=(message,))
+                for out, el in _aligned(sent, elements)
+            ]
+        if not answer.ok:
+            raise XeroRejected(
+                f"Xero refused the {endpoint.plural} request ({answer.status}: "
+                f"{_message(body, answer.text)}); nothing was created."
+            )
+        elements = body.get(endpoint.plural)
+        if not isinstance(elements, list):
+            raise GatewayUnavailable(
+                f"Xero's answer to the {endpoint.plural} request was unreadable; nothing is lost, and "
+                f"the next sync looks the documents up before sending them again."
+            )
+        if len(elements) != len(sent):
+            elements = self._match_elements(endpoint, sent, elements)
+        return [self._result(endpoint, out, el) for out, el in zip(sent, elements, strict=True)]
+
+    def _match_elements(self, endpoint: _Endpoint, sent: list[_Outgoing], elements: list[Any]) -> list[Any]:
+        """Xero answered with a different count: pair elements by number (or narration marker)."""
+        def key_of(element: Any) -> str:
+            if not isinstance(element, dict):
+                return ""
+            if endpoint.number_field:
+                return str(element.get(endpoint.number_field) or "").strip()
+            narration = str(element.get("Narration") or "")
+            return next((o.match for o in sent if o.match in narration), "")
+
+        by_key: dict[str, Any] = {}
+        for element in elements:
+            by_key.setdefault(key_of(element), element)
+        return [by_key.get(out.match) for out in sent]
+
+    def _result(self, endpoint: _Endpoint, out: _Outgoing, element: Any) -> PushResult:
+        if not isinstance(element, dict):
+            return PushResult(out.erp_id, errors=("Xero gave no answer for this document; it will be "
+                                                  "looked up before it is sent again.",))
+        errors = tuple(_messages(element.get("ValidationErrors")))
+        warnings = tuple(_messages(element.get("Warnings")))
+        status = str(element.get("StatusAttributeString") or "").upper()
+        xero_id = element.get(endpoint.id_field)
+        if status == "ERROR" and not errors:
+            errors = ("Xero refused this document without a reason.",)
+        if errors or not xero_id or str(xero_id) == payloads.ZERO_ID:
+            return PushResult(out.erp_id, errors=errors or ("Xero did not return an id for this document.",),
+                              warnings=warnings)
+        return PushResult(out.erp_id, xero_id=str(xero_id), warnings=warnings)
+
+    # ------------------------------------------------------------------ contacts
+
+    def _resolve_contacts(
+        self, tenant: str, documents: Sequence[TradeDocument], idempotency_key: str
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """ERP contact → Xero ContactID: cached, else found by exact name, else created once.
+
+        Returns (ids by contact ref, error message by contact ref). At most two calls.
+        """
+        wanted: dict[str, tuple[str, Any]] = {}
+        errors: dict[str, str] = {}
+        for doc in documents:
+            ref = payloads.contact_ref(doc)
+            if ref in wanted or ref in errors:
+                continue
+            try:
+                wanted[ref] = (payloads.contact_name(doc.contact), doc.contact)
+            except PayloadProblem as exc:
+                errors[ref] = str(exc)
+        if not wanted:
+            return {}, errors
+        found = self._cached_contacts(tenant, list(wanted))
+        missing = {ref: value for ref, value in wanted.items() if ref not in found}
+        if not missing:
+            return found, errors
+
+        by_name = self._contacts_by_name(tenant, {name for name, _ in missing.values()})
+        new_rows: dict[str, tuple[str, str]] = {}
+        to_create: dict[str, list[str]] = {}  # folded name -> refs
+        for ref, (name, _contact) in missing.items():
+            contact_id = by_name.get(name.casefold())
+            if contact_id:
+                found[ref] = contact_id
+                new_rows[ref] = (contact_id, name)
+            else:
+                to_create.setdefault(name.casefold(), []).append(ref)
+        if to_create:
+            refs_in_order = [refs for refs in to_create.values()]
+            bodies = [payloads.contact_payload(missing[refs[0]][1]) for refs in refs_in_order]
+            body = payloads.encode_json(payloads.wrap("Contacts", bodies))
+            answer = self.client.put(tenant, CONTACTS.path, body, f"{idempotency_key}-contacts",
+                                     dict(CONTACTS.params))
+            sent = [_Outgoing(i, refs[0], b, missing[refs[0]][0]) for i, (refs, b) in
+                    enumerate(zip(refs_in_order, bodies, strict=True))]
+            outcomes = self._element_results(CONTACTS, sent, answer)
+            for refs, result in zip(refs_in_order, outcomes, strict=True):
+                name = missing[refs[0]][0]
+                for ref in refs:
+                    if result.xero_id and not result.errors:
+                        found[ref] = result.xero_id
+                        new_rows[ref] = (result.xero_id, name)
+                    else:
+                        reason = " ".join(result.errors) or "no reason given"
+                        errors[ref] = f"Xero refused the contact '{name}': {reason}"
+        self._cache_contacts(tenant, new_rows)
+        return found, errors
+
+    def _contacts_by_name(self, tenant: str, names: set[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        terms = [f"Name=={_quote(name)}" for name in sorted(names)]
+        for where in _or_chunks(terms):
+            for contact in self._list(tenant, "Contacts", "Contacts", {"where": where}):
+                name = str(contact.get("Name") or "")
+                contact_id = contact.get("ContactID")
+                if not contact_id:
+                    continue
+                # Prefer an active contact when an archived one has the same name.
+                active = (contact.get("ContactStatus") or "ACTIVE") == "ACTIVE"
+                if active or name.casefold() not in found:
+                    found[name.casefold()] = str(contact_id)
+        return found
+
+    def _cached_contacts(self, tenant: str, refs: list[str]) -> dict[str, str]:
+        with self._session() as session:
+            rows = session.scalars(
+                select(ContactRow).where(ContactRow.tenant_id == tenant, ContactRow.erp_contact_ref.in_(refs))
+            ).all()
+            return {row.erp_contact_ref: row.xero_contact_id for row in rows}
+
+    def _cache_contacts(self, tenant: str, rows: dict[str, tuple[str, str]]) -> None:
+        for ref, (contact_id, name) in rows.items():
+            try:
+                with self._session(raise_integrity=True) as session:
+                    row = session.scalars(_contact_row(tenant, ref)).first()
+                    if row is None:
+                        session.add(ContactRow(tenant_id=tenant, erp_contact_ref=ref,
+                                               xero_contact_id=contact_id, name=name[:200]))
+                    else:
+                        row.xero_contact_id, row.name, row.updated_at = contact_id, name[:200], utcnow()
+            except IntegrityError:
+                continue  # another worker cached it at the same moment: theirs is as good
+
+    def forget_contact(self, tenant: str, erp_contact_ref: str) -> None:
+        with self._session() as session:
+            row = session.scalars(_contact_row(tenant, erp_contact_ref)).first()
+            if row is not None:
+                session.delete(row)
+
+    # ------------------------------------------------------------------ look-ups before a resend
+
+    def find_existing(self, kind: Kind, records: Sequence[SyncRecord]) -> dict[str, str]:
+        """erp_id → Xero id of every record already in Xero (voided or deleted ones do not count)."""
+        if not records:
+            return {}
+        tenant = self.connector.active_tenant_id()
+        if kind is Kind.SALES_ORDERS:
+            return self._find_by_number(tenant, records, INVOICES, "ACCREC")
+        if kind is Kind.PURCHASE_ORDERS:
+            return self._find_bills(tenant, records)
+        if kind is Kind.REFUNDS:
+            return self._find_by_where(tenant, records, CREDIT_NOTES, "CreditNoteNumber", "ACCRECCREDIT")
+        if kind is Kind.JOURNALS:
+            return self._find_journals(tenant, records)
+        raise ValueError(f"unknown kind {kind}")
+
+    def _find_by_number(
+        self, tenant: str, records: Sequence[SyncRecord], endpoint: _Endpoint, doc_type: str
+    ) -> dict[str, str]:
+        by_number = _by_number(records)
+        # Invoice numbers with commas cannot travel in the comma list: ask with `where`.
+        plain = [n for n in by_number if "," not in n]
+        odd = [n for n in by_number if "," in n]
+        found: dict[str, str] = {}
+        for start in range(0, len(plain), self.settings.max_elements):
+            chunk = plain[start:start + self.settings.max_elements]
+            elements = self._list(tenant, endpoint.path, endpoint.plural, {"InvoiceNumbers": ",".join(chunk)})
+            found |= self._collect(elements, endpoint, "InvoiceNumber", doc_type, by_number)
+        if odd:
+            terms = [f"InvoiceNumber=={_quote(n)}" for n in odd]
+            for where in _or_chunks(terms, prefix=f'Type=="{doc_type}" AND '):
+                elements = self._list(tenant, endpoint.path, endpoint.plural, {"where": where})
+                found |= self._collect(elements, endpoint, "InvoiceNumber", doc_type, by_number)
+        return found
+
+    def _find_bills(self, tenant: str, records: Sequence[SyncRecord]) -> dict[str, str]:
+        by_number = _by_number(records)
+        terms = [f"Reference=={_quote(n)}" for n in by_number]
+        found: dict[str, str] = {}
+        for where in _or_chunks(terms, prefix='Type=="ACCPAY" AND '):
+            elements = self._list(tenant, INVOICES.path, INVOICES.plural, {"where": where})
+            found |= self._collect(elements, INVOICES, "Reference", "ACCPAY", by_number)
+        return found
+
+    def _find_by_where(
+        self, tenant: str, records: Sequence[SyncRecord], endpoint: _Endpoint, field: str, doc_type: str
+    ) -> dict[str, str]:
+        by_number = _by_number(records)
+        terms = [f"{field}=={_quote(n)}" for n in by_number]
+        found: dict[str, str] = {}
+        for where in _or_chunks(terms):
+            elements = self._list(tenant, endpoint.path, endpoint.plural, {"where": where})
+            found |= self._collect(elements, endpoint, field, doc_type, by_number)
+        return found
+
+    @staticmethod
+    def _collect(
+        elements: list[dict[str, Any]], endpoint: _Endpoint, field: str, doc_type: str,
+        by_number: dict[str, list[str]],
+    ) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for element in elements:
+            if str(element.get("Type") or doc_type) != doc_type:
+                continue
+            if str(element.get("Status") or "").upper() in GONE_STATUSES:
+                continue
+            number = str(element.get(field) or "").strip()
+            xero_id = element.get(endpoint.id_field)
+            for erp_id in by_number.get(number, ()):
+                if xero_id and erp_id not in found:
+                    found[erp_id] = str(xero_id)
+        return found
+
+    def _find_journals(self, tenant: str, records: Sequence[SyncRecord]) -> dict[str, str]:
+        markers = {reference_marker(r.erp_id): r.erp_id for r in records}
+        terms = [f"Narration.Contains({_quote(m)})" for m in markers]
+        found: dict[str, str] = {}
+        for where in _or_chunks(terms):
+            for journal in self._list(tenant, MANUAL_JOURNALS.path, MANUAL_JOURNALS.plural, {"where": where}):
+                if str(journal.get("Status") or "").upper() in GONE_STATUSES:
+                    continue
+                narration = str(journal.get("Narration") or "")
+                journal_id = journal.get("ManualJournalID")
+                for marker, erp_id in markers.items():
+                    if marker in narration and journal_id and erp_id not in found:
+                        found[erp_id] = str(journal_id)
+        return found
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _list(self, tenant: str, path: str, plural: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Every element a filtered list returns, page after page (Xero pages by 100)."""
+        items: list[dict[str, Any]] = []
+        for page in range(1, MAX_PAGES + 1):
+            answer = self._get(tenant, path, {**params, "page": str(page)})
+            batch = self._items(answer, plural)
+            items.extend(batch)
+            paging = answer.body.get("pagination") if isinstance(answer.body, dict) else None
+            if isinstance(paging, dict) and paging.get("pageCount") is not None:
+                more = page < int(paging.get("pageCount") or 0)
+            else:
+                more = len(batch) >= PAGE_SIZE
+            if not more:
+                return items
+        log.warning("Xero %s look-up stopped after %d pages", path, MAX_PAGES)
+        return items
+
+    def _get(self, tenant: str, path: str, params: dict[str, str] | None = None) -> XeroResponse:
+        answer = self.client.get(tenant, path, params)
+        if not answer.ok:
+            body = answer.body if isinstance(answer.body, dict) else {}
+            raise XeroRejected(
+                f"Xero refused to read {path} ({answer.status}: {_message(body, answer.text)}); "
+                f"nothing was changed."
+            )
+        return answer
+
+    @staticmethod
+    def _items(answer: XeroResponse, plural: str) -> list[dict[str, Any]]:
+        body = answer.body if isinstance(answer.body, dict) else {}
+        items = body.get(plural)
+        if not isinstance(items, list):
+            raise GatewayUnavailable(f"Xero's answer about {plural} was unreadable; retry in a moment.")
+        return [item for item in items if isinstance(item, dict)]
+
+    @contextmanager
+    def _session(self, raise_integrity: bool = False) -> Iterator[Session]:
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except IntegrityError:
+            if raise_integrity:
+                raise
+            raise GatewayUnavailable(
+                "Accounts Sync could not store a Xero contact; retry the sync."
+            ) from None
+        except SQLAlchemyError as exc:
+            log.error("Xero contact cache error: %s", type(exc).__name__)
+            raise GatewayUnavailable(
+                "Accounts Sync could not read its Xero contact list from the database; retry the sync."
+            ) from None
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _contact_row(tenant: str, ref: str) -> Any:
+    return select(ContactRow).where(ContactRow.tenant_id == tenant, ContactRow.erp_contact_ref == ref)
+
+
+def _by_number(records: Sequence[SyncRecord]) -> dict[str, list[str]]:
+    by_number: dict[str, list[str]] = {}
+    for record in records:
+        number = record.number.strip()
+        if number:
+            by_number.setdefault(number, []).append(record.erp_id)
+    return by_number
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _or_chunks(terms: Iterable[str], prefix: str = "") -> Iterator[str]:
+    """`a OR b OR ...` filters, each within the length budget (in brackets after a prefix)."""
+    chunk: list[str] = []
+    size = len(prefix)
+    for term in terms:
+        if chunk and size + len(term) + 4 > WHERE_BUDGET:
+            yield _joined(prefix, chunk)
+            chunk, size = [], len(prefix)
+        chunk.append(term)
+        size += len(term) + 4
+    if chunk:
+        yield _joined(prefix, chunk)
+
+
+def _joined(prefix: str, terms: list[str]) -> str:
+    body = " OR ".join(terms)
+    return f"{prefix}({body})" if prefix else body
+
+
+def _messages(items: Any) -> Iterator[str]:
+    for item in items or ():
+        if isinstance(item, dict) and item.get("Message"):
+            yield str(item["Message"])
+        elif isinstance(item, str) and item:
+            yield item
+
+
+def _message(body: dict[str, Any], text: str) -> str:
+    for key in ("Message", "Detail", "Title"):
+        if body.get(key):
+            return str(body[key])[:300]
+    return (text or "no details").strip()[:300]
+
+
+def _aligned(sent: list[_Outgoing], elements: list[Any]) -> Iterator[tuple[_Outgoing, Any]]:
+    for index, out in enumerate(sent):
+        yield out, elements[index] if index < len(elements) else None
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value)) if value is not None else Decimal("0")
+    except InvalidOperation:
+        return Decimal("0")
