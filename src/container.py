@@ -24,7 +24,7 @@ from .application.post_journals import PostJournals
 from .application.preview_unsynced import PreviewUnsynced
 from .application.settings import GetSettings, SaveMapping
 from .application.start_sync import StartSync
-from .application.status import GetRun, GetStatus, ListRuns
+from .application.status import GetRun, GetRunDetail, GetStatus, ListRuns
 from .application.sync_documents import SyncDocuments
 
 DEFAULTS = {
@@ -98,6 +98,7 @@ class Container(containers.DeclarativeContainer):
     )
     get_status = providers.Factory(GetStatus, uow=unit_of_work.provider, gateway=gateway)
     get_run = providers.Factory(GetRun, uow=unit_of_work.provider)
+    get_run_detail = providers.Factory(GetRunDetail, uow=unit_of_work.provider)
     list_runs = providers.Factory(ListRuns, uow=unit_of_work.provider)
     get_settings = providers.Factory(GetSettings, uow=unit_of_work.provider, gateway=gateway)
     save_mapping = providers.Factory(SaveMapping, uow=unit_of_work.provider, gateway=gateway)

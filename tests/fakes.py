@@ -172,6 +172,11 @@ class FakeLedger:
         return [r for (k, _), r in self.state.records.items()
                 if k is kind and r.state is SyncState.FAILED][:limit]
 
+    def records_for_run(self, run_id: int, limit: int, after: str | None = None) -> list[SyncRecord]:
+        records = sorted((r for r in self.state.records.values() if r.run_id == run_id),
+                         key=lambda r: (r.kind.value, r.erp_id))
+        return [r for r in records if after is None or r.erp_id > after][:limit]
+
     def claim_run(self, kind: Kind, closing_date: date, requested_by: str,
                   mode: JournalMode | None, at: datetime) -> SyncRun:
         active = self.active_run(kind)

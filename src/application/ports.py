@@ -172,6 +172,10 @@ class SyncLedger(Protocol):
 
     def failed(self, kind: Kind, limit: int) -> list[SyncRecord]: ...
 
+    def records_for_run(
+        self, run_id: int, limit: int, after: str | None = None
+    ) -> list[SyncRecord]: ...
+
     def claim_run(
         self,
         kind: Kind,

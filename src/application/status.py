@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ..domain.documents import Kind
-from ..domain.errors import NotFound
-from ..domain.sync import JournalMode, SyncRun
+from ..domain.sync import JournalMode, SyncRecord, SyncRun
 from .ports import AccountingGateway, Connection, UnitOfWorkFactory
 
 
@@ -38,10 +37,29 @@ class GetRun:
 
     def execute(self, run_id: int) -> SyncRun:
         with self.uow() as uow:
-            try:
-                return uow.ledger.get_run(run_id)
-            except KeyError:
-                raise NotFound(f"There is no sync run {run_id}.") from None
+            return uow.ledger.get_run(run_id)
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    run: SyncRun
+    records: tuple[SyncRecord, ...]
+    next_after: str | None
+
+
+class GetRunDetail:
+    """A run with the documents it sent (or failed), a page at a time, for the history."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self.uow = uow
+
+    def execute(self, run_id: int, after: str | None = None, limit: int = 100) -> RunDetail:
+        with self.uow() as uow:
+            run = uow.ledger.get_run(run_id)
+            records = uow.ledger.records_for_run(run_id, limit + 1, after)
+        more = len(records) > limit
+        records = records[:limit]
+        return RunDetail(run, tuple(records), records[-1].erp_id if more else None)
 
 
 class ListRuns:

@@ -97,6 +97,8 @@ class SyncRecordRow(PluginBase):
         # The unique (kind, erp_id) serves the "is this document synced?" probe; this one
         # the in_flight/failed lists and the oldest sync time of changed_after_sync.
         Index("ix_accounts_sync_sync_records_kind_state", "kind", "state", "synced_at"),
+        # What one run sent, for its history page with links to Xero.
+        Index("ix_accounts_sync_sync_records_run", "run_id", "kind", "erp_id"),
         Index(
             "ix_accounts_sync_sync_records_journal",
             "journal_date", "movement_type", "kind", "state",

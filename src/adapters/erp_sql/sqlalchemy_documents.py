@@ -4,9 +4,15 @@ Every filter, anti-join and sum runs in the database. Money is summed over value
 integers (cents for documents, 1/10000 for cost entries) because SQLite stores NUMERIC as
 floating point: a float sum of 100,000 totals is not a sum of money.
 
-A document is unsynced while no sync record of its kind in state 'synced' exists for it: a
-NOT EXISTS probe into the records' (kind, state, erp_id) index, so failed and in-flight
-documents stay visible.
+A document is unsynced while no sync record of its kind in state 'synced' exists for it (a
+NOT EXISTS probe into the records' unique (kind, erp_id) index for totals, the equivalent left
+join for pages, which also brings the record's state), so failed and in-flight documents stay
+visible. Pages are keyset-paginated on (date, id), which the host's (status, date, id) index
+serves. Journals are unsynced per (entry_date, movement_type) pair: see cost_flows.
+
+At 100,000 documents and 1,000,000 cost entries, totals and pages take tens of milliseconds on
+SQLite and PostgreSQL; cost_flows and changed_after_sync are the expensive reads and are
+written to touch only unsynced pairs or recently stamped rows.
 """
 
 from __future__ import annotations

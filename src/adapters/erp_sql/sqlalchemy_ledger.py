@@ -154,6 +154,14 @@ class SqlSyncLedger:
         )
         return [_record(row) for row in self.session.scalars(stmt)]
 
+    def records_for_run(self, run_id: int, limit: int, after: str | None = None) -> list[SyncRecord]:
+        """Records last touched by a run, in (kind, erp_id) order after an erp_id cursor."""
+        stmt = select(SyncRecordRow).where(SyncRecordRow.run_id == run_id)
+        if after is not None:
+            stmt = stmt.where(SyncRecordRow.erp_id > after)
+        stmt = stmt.order_by(SyncRecordRow.kind, SyncRecordRow.erp_id).limit(limit)
+        return [_record(row) for row in self.session.scalars(stmt)]
+
     # ------------------------------------------------------------ runs
 
     def claim_run(
