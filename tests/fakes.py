@@ -312,6 +312,9 @@ class FakeGateway:
             return None
         return Connection(self.chart_.organisation.tenant_id, self.chart_.organisation.name)
 
+    def web_url(self, kind: Kind, xero_id: str) -> str:
+        return f"https://xero.test/{kind.value}/{xero_id}"
+
     def chart(self) -> ChartOfAccounts:
         if not self.connected:
             raise NotConnected()

@@ -15,6 +15,9 @@ class OfflineGateway:
     def connection(self) -> None:
         return None
 
+    def web_url(self, kind, xero_id: str) -> str:
+        return ""
+
     def chart(self):
         raise NotConnected()
 

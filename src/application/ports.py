@@ -233,6 +233,10 @@ class AccountingGateway(Protocol):
 
     def connection(self) -> Connection | None: ...
 
+    def web_url(self, kind: Kind, xero_id: str) -> str:
+        """Where a person opens the object in Xero."""
+        ...
+
     def chart(self) -> ChartOfAccounts: ...
 
     def push_invoices(

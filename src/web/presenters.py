@@ -114,3 +114,41 @@ def status_json(status: Status) -> dict[str, Any]:
         "active_runs": {k.value: run_json(r) for k, r in status.active_runs.items()},
         "journal_mode": status.journal_mode.value,
     }
+
+
+def journal_detail_json(detail) -> dict[str, Any]:
+    journal = detail.journal
+    return {
+        "key": journal.key,
+        "date": journal.date.isoformat(),
+        "movement_type": journal.movement_type.value,
+        "narration": journal.narration,
+        "balanced": journal.is_balanced,
+        "debit_total": format_money(journal.debit_total),
+        "credit_total": format_money(journal.credit_total),
+        "lines": [
+            {
+                "account_code": line.account_code,
+                "account_name": detail.account_names.get(line.account_code, ""),
+                "debit": format_money(line.debit),
+                "credit": format_money(line.credit),
+                "tracking": [{"name": t.category, "option": t.option} for t in line.tracking],
+                "description": line.description,
+                "rounding": line.is_rounding,
+                "costs": [
+                    {
+                        "erp_id": e.erp_id,
+                        "date": e.date.isoformat(),
+                        "operation": e.operation.number,
+                        "description": e.description or e.operation.description,
+                        "operation_url": e.operation.url,
+                        "category": e.category.value,
+                        "amount": f"{e.amount:f}",
+                    }
+                    for e in line.entries
+                ],
+            }
+            for line in journal.lines
+        ],
+        "problems": [problem_json(p) for p in detail.problems],
+    }

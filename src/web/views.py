@@ -21,14 +21,25 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms import ValidationError
 
+from ..application.journal_detail import JournalDetailRequest
+from ..application.list_unsynced import ListRequest
 from ..application.preview_unsynced import PreviewRequest
-from ..domain.documents import TRADE_KINDS
+from ..application.start_sync import SyncRequest
+from ..domain.documents import TRADE_KINDS, Kind
+from ..domain.errors import InvalidRequest, RunAlreadyActive
 from ..domain.money import money
-from ..domain.sync import parse_closing_date
+from ..domain.sync import JournalMode, SyncRun, parse_closing_date
 from .errors import error_response, register_error_handlers
 from .extension import container, state
+from .mapping_form import mapping_from_form
 from .permissions import refuse_unless_permitted
-from .presenters import preview_json, status_json
+from .presenters import (
+    document_list_json,
+    journal_detail_json,
+    preview_json,
+    run_json,
+    status_json,
+)
 
 
 def make_blueprint() -> Blueprint:
@@ -64,12 +75,23 @@ def make_blueprint() -> Blueprint:
 
     bp.add_url_rule("/", "console", console)
     bp.add_url_rule("/preview", "preview", preview)
+    bp.add_url_rule("/documents/<kind>", "documents", documents)
+    bp.add_url_rule("/journals/<key>", "journal", journal)
+    bp.add_url_rule("/sync", "start_sync", start_sync, methods=["POST"])
+    bp.add_url_rule("/runs/<int:run_id>", "run", run_page)
+    bp.add_url_rule("/history", "history", history)
+    bp.add_url_rule("/settings", "settings", settings_page, methods=["GET", "POST"])
     bp.add_url_rule("/xero/connect", "xero_connect", xero_connect, methods=["POST"])
     bp.add_url_rule("/xero/callback", "xero_callback", xero_callback)
     bp.add_url_rule("/xero/tenant", "xero_tenant", xero_tenant, methods=["POST"])
     bp.add_url_rule("/xero/disconnect", "xero_disconnect", xero_disconnect, methods=["POST"])
     bp.add_url_rule("/api/preview", "api_preview", api_preview)
     bp.add_url_rule("/api/status", "api_status", api_status)
+    bp.add_url_rule("/api/documents/<kind>", "api_documents", api_documents)
+    bp.add_url_rule("/api/journals/<key>", "api_journal", api_journal)
+    bp.add_url_rule("/api/sync", "api_sync", api_sync, methods=["POST"])
+    bp.add_url_rule("/api/runs", "api_runs", api_runs)
+    bp.add_url_rule("/api/runs/<int:run_id>", "api_run", api_run)
     return bp
 
 
@@ -96,8 +118,32 @@ def xero_enabled() -> bool:
     return state().settings.get("gateway") == "xero"
 
 
-def closing_date_arg() -> date:
-    return parse_closing_date(request.args.get("closing_date", ""), container().clock().today())
+def closing_date_arg(source: Any = None) -> date:
+    source = request.args if source is None else source
+    return parse_closing_date(source.get("closing_date", ""), container().clock().today())
+
+
+def trade_kind(raw: str) -> Kind:
+    kind = Kind.parse(raw)
+    if kind not in TRADE_KINDS:
+        raise InvalidRequest("Journals are listed in the preview; open one to see its lines.")
+    return kind
+
+
+def page_size() -> int:
+    return int(current_app.config["ACCOUNTS_SYNC_PAGE_SIZE"])
+
+
+def _start(form: Any) -> tuple[SyncRun, bool]:
+    """Start a run from a form or JSON body; a run already going for the kind is returned
+    instead (double clicks and two people pressing Sync start one run, not two)."""
+    kind = Kind.parse(form.get("kind", ""))
+    mode = JournalMode.parse(form.get("mode") or "draft") if kind is Kind.JOURNALS else None
+    request_ = SyncRequest(kind, closing_date_arg(form), user_name(), mode)
+    try:
+        return container().start_sync().execute(request_), True
+    except RunAlreadyActive as running:
+        return container().get_run().execute(running.run_id), False
 
 
 # ----------------------------------------------------------------------------- pages
@@ -150,10 +196,79 @@ def xero_disconnect() -> Any:
     return redirect(url_for("accounts_sync.console"))
 
 
+JOURNALS_PER_PAGE = 100
+
+
 def preview() -> Any:
     closing_date = closing_date_arg()
     result = container().preview_unsynced().execute(PreviewRequest(closing_date))
-    return render_template("accounts_sync/preview.html", preview=result)
+    status = container().get_status().execute()
+    shown = max(JOURNALS_PER_PAGE, request.args.get("journals", JOURNALS_PER_PAGE, type=int))
+    return render_template("accounts_sync/preview.html", preview=result, status=status,
+                           journals_shown=shown, journal_run=status.active_runs.get(Kind.JOURNALS))
+
+
+def documents(kind: str) -> Any:
+    listing = container().list_unsynced().execute(ListRequest(
+        trade_kind(kind), closing_date_arg(), request.args.get("after") or None, page_size()))
+    active = container().get_status().execute().active_runs.get(listing.kind)
+    return render_template("accounts_sync/documents.html", listing=listing, active=active)
+
+
+def journal(key: str) -> Any:
+    detail = container().journal_detail().execute(JournalDetailRequest(key, closing_date_arg()))
+    status = container().get_status().execute()
+    return render_template("accounts_sync/journal.html", detail=detail, status=status,
+                           closing_date=closing_date_arg(),
+                           journal_run=status.active_runs.get(Kind.JOURNALS))
+
+
+def start_sync() -> Any:
+    run, started = _start(request.form)
+    if not started:
+        flash(f"A sync of {run.kind.label.lower()} is already running; here is its progress.",
+              "info")
+    return redirect(url_for("accounts_sync.run", run_id=run.id))
+
+
+def run_page(run_id: int) -> Any:
+    detail = container().get_run_detail().execute(run_id, request.args.get("after") or None)
+    gateway = container().gateway()
+    links = {r.erp_id: gateway.web_url(r.kind, r.xero_id) for r in detail.records if r.xero_id}
+    return render_template("accounts_sync/run.html", detail=detail, run=detail.run,
+                           xero_links=links)
+
+
+def history() -> Any:
+    before = request.args.get("before", type=int)
+    runs = container().list_runs().execute(limit=page_size() + 1, before_id=before)
+    more = len(runs) > page_size()
+    runs = runs[:page_size()]
+    return render_template("accounts_sync/history.html", runs=runs,
+                           next_before=runs[-1].id if more else None)
+
+
+def settings_page() -> Any:
+    problems: list[Any] = []
+    if request.method == "POST":
+        from ..domain.errors import MappingRefused
+
+        try:
+            container().save_mapping().execute(mapping_from_form(request.form), user_name())
+        except MappingRefused as refused:
+            problems = refused.problems
+        else:
+            flash("Account mapping saved.", "success")
+            return redirect(url_for("accounts_sync.settings"))
+    view = container().get_settings().execute()
+    mapping = mapping_from_form(request.form) if problems else view.mapping
+    from ..domain.costs import Stage
+    from .mapping_form import OVERRIDABLE, TRACKING_ATTRIBUTES, TRACKING_SLOTS
+
+    return render_template("accounts_sync/settings.html", view=view, mapping=mapping,
+                           problems=problems, stages=list(Stage), overridable=OVERRIDABLE,
+                           tracking_attributes=TRACKING_ATTRIBUTES,
+                           tracking_slots=TRACKING_SLOTS), (422 if problems else 200)
 
 
 # ----------------------------------------------------------------------------- API
@@ -166,3 +281,33 @@ def api_preview() -> Any:
 
 def api_status() -> Any:
     return jsonify(status_json(container().get_status().execute()))
+
+
+def api_documents(kind: str) -> Any:
+    size = request.args.get("page_size", page_size(), type=int)
+    listing = container().list_unsynced().execute(ListRequest(
+        trade_kind(kind), closing_date_arg(), request.args.get("after") or None, size))
+    return jsonify(document_list_json(listing))
+
+
+def api_journal(key: str) -> Any:
+    detail = container().journal_detail().execute(JournalDetailRequest(key, closing_date_arg()))
+    return jsonify(journal_detail_json(detail))
+
+
+def api_sync() -> Any:
+    body = request.get_json(silent=True) or request.form
+    run, started = _start(body)
+    response = jsonify({"run": run_json(run), "started": started})
+    response.status_code = 202 if started else 200
+    return response
+
+
+def api_runs() -> Any:
+    runs = container().list_runs().execute(limit=page_size(),
+                                           before_id=request.args.get("before", type=int))
+    return jsonify({"runs": [run_json(r) for r in runs]})
+
+
+def api_run(run_id: int) -> Any:
+    return jsonify(run_json(container().get_run().execute(run_id)))

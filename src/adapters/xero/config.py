@@ -71,6 +71,14 @@ class XeroSettings:
     chart_cache_seconds: float = 300.0
     rate_limit_persist_seconds: float = 30.0
 
+    # Where a person opens a created object; {id} is Xero's id. Real Xero's pages by default.
+    invoice_web_url: str = "https://go.xero.com/AccountsReceivable/View.aspx?InvoiceID={id}"
+    bill_web_url: str = "https://go.xero.com/AccountsPayable/View.aspx?InvoiceID={id}"
+    credit_note_web_url: str = (
+        "https://go.xero.com/AccountsReceivable/ViewCreditNote.aspx?creditNoteID={id}"
+    )
+    journal_web_url: str = "https://go.xero.com/Journal/View.aspx?invoiceID={id}"
+
     max_elements: int = MAX_ELEMENTS_PER_REQUEST
     max_request_bytes: int = MAX_REQUEST_BYTES
 
@@ -84,6 +92,10 @@ class XeroSettings:
             "revoke_url": f"{base}/identity/connect/revocation",
             "connections_url": f"{base}/connections",
             "api_base_url": f"{base}/api.xro/2.0",
+            "invoice_web_url": f"{base}/objects/invoices/{{id}}",
+            "bill_web_url": f"{base}/objects/invoices/{{id}}",
+            "credit_note_web_url": f"{base}/objects/credit-notes/{{id}}",
+            "journal_web_url": f"{base}/objects/manual-journals/{{id}}",
             "allow_insecure_transport": urlsplit(base).scheme == "http",
         }
         values.update(overrides)

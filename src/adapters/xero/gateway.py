@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -96,6 +97,15 @@ class XeroGateway:
 
     def connection(self) -> Connection | None:
         return self.connector.connection()
+
+    def web_url(self, kind: Kind, xero_id: str) -> str:
+        template = {
+            Kind.SALES_ORDERS: self.settings.invoice_web_url,
+            Kind.PURCHASE_ORDERS: self.settings.bill_web_url,
+            Kind.REFUNDS: self.settings.credit_note_web_url,
+            Kind.JOURNALS: self.settings.journal_web_url,
+        }[kind]
+        return template.format(id=quote(xero_id, safe=""))
 
     def chart(self) -> ChartOfAccounts:
         tenant = self.connector.active_tenant_id()

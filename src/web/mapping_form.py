@@ -1,0 +1,40 @@
+"""The settings form ↔ AccountMapping. Field names are plain so the page works without JS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..domain.costs import CostCategory, Stage
+from ..domain.documents import TRADE_KINDS
+from ..domain.mapping import AccountMapping, TrackingMapping, TradeDefaults
+
+# Costs absorbed into wine may be credited to their own recovery accounts.
+OVERRIDABLE = [(Stage.OVERHEAD, c) for c in (CostCategory.LABOUR, CostCategory.OVERHEAD,
+                                             CostCategory.BARREL)]
+TRACKING_ATTRIBUTES = {"vintage": "Vintage of the batch", "brand": "Brand of the batch"}
+TRACKING_SLOTS = (1, 2)
+
+
+def mapping_from_form(form: Any) -> AccountMapping:
+    def text(name: str) -> str:
+        return (form.get(name) or "").strip()
+
+    tracking = []
+    for slot in TRACKING_SLOTS:
+        attribute, category = text(f"tracking_attribute_{slot}"), text(f"tracking_category_{slot}")
+        if attribute in TRACKING_ATTRIBUTES and category:
+            tracking.append(TrackingMapping(attribute, category))
+    return AccountMapping(
+        stage_accounts={s: code for s in Stage if (code := text(f"stage__{s.value}"))},
+        category_overrides={
+            (s, c): code for s, c in OVERRIDABLE if (code := text(f"override__{s.value}__{c.value}"))
+        },
+        tracking=tuple(tracking),
+        rounding_account=text("rounding_account"),
+        journal_tax_type=text("journal_tax_type"),
+        trade_defaults={
+            kind: TradeDefaults(text(f"default_account__{kind.value}"),
+                                text(f"default_tax__{kind.value}"))
+            for kind in TRADE_KINDS
+        },
+    )
