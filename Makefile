@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 5000
 
-.PHONY: install demo test unit integration contract e2e lint bench bench-quick clean
+.PHONY: install browser demo test unit integration contract e2e lint bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,10 +14,16 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The browser tests drive Debian's Chromium (Playwright's own browser download can't work here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 demo: install
 	PORT=$(PORT) $(PY) -m accounts_sync.demo serve
 
-test: install lint
+test: install browser lint
 	$(PY) -m pytest -q
 
 lint: install
@@ -32,7 +38,7 @@ integration: install
 contract: install
 	$(PY) -m pytest -q tests/contract
 
-e2e: install
+e2e: install browser
 	$(PY) -m pytest -q tests/e2e
 
 bench: install

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = DemoSettings.from_env()
     engine = make_engine(settings.database_url)
-    prepare_demo(engine)
+    prepare_demo(engine, scale=settings.scale)
     engine.dispose()
     if args.command == "prepare":
         print(f"Demo database ready: {settings.database_url}")

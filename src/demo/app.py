@@ -22,6 +22,7 @@ class DemoSettings:
     base_url: str
     secret_key: str
     instance: Path
+    scale: float = 1.0
 
     @classmethod
     def from_env(cls) -> DemoSettings:
@@ -35,6 +36,7 @@ class DemoSettings:
             base_url=os.environ.get("ACCOUNTS_SYNC_BASE_URL", f"http://127.0.0.1:{port}"),
             secret_key=os.environ.get("ACCOUNTS_SYNC_SECRET_KEY", DEMO_SECRET),
             instance=instance,
+            scale=float(os.environ.get("DEMO_SCALE", "1.0")),
         )
 
 

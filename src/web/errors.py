@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, render_template
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 
 from ..domain.errors import (
     AccountsSyncError,
@@ -36,6 +37,13 @@ STATUS = [  # most specific first
     (InvalidRequest, 400),
     (AccountsSyncError, 400),
 ]
+
+HTTP_MESSAGES = {
+    403: ("forbidden", "You need the 'can view costs' permission to use Accounts Sync; ask your "
+                       "administrator for it."),
+    404: ("not_found", "There is no such page in Accounts Sync; start again from the console."),
+    405: ("method_not_allowed", "That action can't be done this way; use the buttons on the page."),
+}
 
 UNEXPECTED = ("Something went wrong in Accounts Sync; nothing was lost. Try again, and if it "
               "keeps happening tell your administrator.")
@@ -68,11 +76,14 @@ def register_error_handlers(blueprint: Blueprint) -> None:
                               "The form has expired or was not sent from this page; reload the "
                               "page and try again.")
 
+    @blueprint.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> Any:
+        if error.code is None or error.code < 400:
+            return error
+        code, message = HTTP_MESSAGES.get(error.code, ("http_error", error.description or ""))
+        return error_response(error.code, code, message)
+
     @blueprint.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:
-        from werkzeug.exceptions import HTTPException
-
-        if isinstance(error, HTTPException):
-            return error
         log.exception("unexpected error in Accounts Sync")
         return error_response(500, "internal_error", UNEXPECTED)
