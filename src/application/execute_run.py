@@ -100,7 +100,9 @@ class ExecuteRun:
                 if problems:
                     raise SyncRefused(problems)
                 journals = [
-                    replace(j, url=uow.documents.journal_url(j.key)) for j in build.journals
+                    replace(j, url=uow.documents.journal_url(j.key),
+                            tax_type=mapping.journal_tax_type)
+                    for j in build.journals
                 ]
                 total = len(journals)
             else:

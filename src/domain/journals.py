@@ -61,6 +61,7 @@ class AccountJournal:
     entry_count: int
     fingerprint: str = field(default="", compare=False)
     url: str = field(default="", compare=False)  # the ERP page Xero links back to
+    tax_type: str = field(default="", compare=False)  # the mapping's tax type for journal lines
 
     @property
     def debit_total(self) -> Decimal:

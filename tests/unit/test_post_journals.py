@@ -106,3 +106,12 @@ def test_a_crash_after_xero_committed_journals_never_duplicates_them(store, gate
     keys = [o.erp_id for o in gateway.created(J)]
     assert len(keys) == len(set(keys)) == 84
     assert run.created == 34 and gateway.lookups == [(J, 50)]
+
+
+def test_journal_lines_carry_the_mapped_tax_type(store, gateway, post):
+    from dataclasses import replace
+
+    store.state.mapping = replace(mapping(), journal_tax_type="BASEXCLUDED")
+    store.cost_entries += [entry()]
+    post.execute(req())
+    assert gateway.created(J)[0].payload.tax_type == "BASEXCLUDED"

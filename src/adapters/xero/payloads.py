@@ -287,8 +287,8 @@ def manual_journal_payload(
         }
         if line.description:
             item["Description"] = line.description
-        if tax_type:
-            item["TaxType"] = tax_type
+        if journal.tax_type or tax_type:
+            item["TaxType"] = journal.tax_type or tax_type
         if line.tracking:
             item["Tracking"] = _tracking(line.tracking)
         lines.append(item)
