@@ -14,7 +14,9 @@ from .adapters.erp_sql.links import ErpLinks
 from .adapters.erp_sql.migrate import upgrade
 from .adapters.erp_sql.sqlalchemy_uow import SqlUnitOfWork
 from .adapters.jobs.in_process_queue import InProcessJobQueue
+from .adapters.jobs.rq_job_queue import RqJobQueue
 from .adapters.offline_gateway import OfflineGateway
+from .adapters.redis_rate_limiter import RedisRateLimiter
 from .adapters.system_clock import SystemClock
 from .adapters.xero import InProcessRateLimiter, XeroConnector, XeroSettings, create_xero
 from .application.execute_run import ExecuteRun
@@ -22,6 +24,8 @@ from .application.journal_detail import GetJournalDetail
 from .application.list_unsynced import ListUnsynced
 from .application.post_journals import PostJournals
 from .application.preview_unsynced import PreviewUnsynced
+from .application.recover_runs import ClaimWithRecovery, RecoverRuns
+from .application.run_job import RunJob
 from .application.settings import GetSettings, SaveMapping
 from .application.start_sync import StartSync
 from .application.status import GetRun, GetRunDetail, GetStatus, ListRuns
@@ -35,10 +39,21 @@ DEFAULTS = {
     "default_currency": "AUD",
     "batch_size": 50,
     "chunk_size": 500,
+    # Scale-out: with `redis_url` set, runs go to RQ workers and the Xero limiter's budget
+    # lives in Redis (unless `job_queue` / `rate_limiter` say otherwise).
+    "redis_url": "",
+    "rate_limiter": "in_process",
+    "rate_limit_prefix": "accounts-sync:xero-limits",  # Redis keys of the shared budget
+    "rq_queue": "accounts-sync",
+    "job_timeout": 6 * 3600,
+    # Seconds without a heartbeat before a run counts as stuck (its worker died).
+    "run_stale_after": 120,
+    "run_heartbeat_every": 0,  # 0: a sixth of run_stale_after
 }
 
 
 class Container(containers.DeclarativeContainer):
+    __self__ = providers.Self()
     config = providers.Configuration()
 
     clock = providers.Singleton(SystemClock)
@@ -49,7 +64,14 @@ class Container(containers.DeclarativeContainer):
     migrate_database = providers.Callable(upgrade, engine)
 
     xero_settings = providers.Singleton(lambda cfg: xero_settings_from(cfg), config)
-    rate_limiter = providers.Singleton(InProcessRateLimiter.from_settings, xero_settings)
+    rate_limiter = providers.Selector(
+        config.rate_limiter,
+        in_process=providers.Singleton(InProcessRateLimiter.from_settings, xero_settings),
+        redis=providers.Singleton(
+            RedisRateLimiter.from_settings, xero_settings, config.redis_url,
+            prefix=config.rate_limit_prefix,
+        ),
+    )
     xero = providers.Singleton(
         create_xero, xero_settings, session_factory, config.secret_key, rate_limiter
     )
@@ -70,14 +92,38 @@ class Container(containers.DeclarativeContainer):
         chunk_size=config.chunk_size.as_int(),
     )
 
+    # The queue's runner looks RunJob up when a job starts (RunJob needs the queue, through
+    # RecoverRuns, so neither can be built first); `__self__` is this container instance.
     job_queue = providers.Selector(
         config.job_queue,
         in_process=providers.Singleton(
             InProcessJobQueue,
-            run=providers.Callable(lambda factory: lambda run_id: factory().execute(run_id),
-                                   execute_run.provider),
+            run=providers.Callable(lambda c: lambda run_id: c.run_job().execute(run_id), __self__),
             workers=config.job_workers.as_int(),
         ),
+        rq=providers.Singleton(
+            RqJobQueue,
+            redis_url=config.redis_url,
+            queue_name=config.rq_queue,
+            job_timeout=config.job_timeout.as_int(),
+        ),
+    )
+    recover_runs = providers.Factory(
+        RecoverRuns,
+        uow=unit_of_work.provider,
+        clock=clock,
+        queue=job_queue,
+        stale_after=config.run_stale_after.as_float(),
+    )
+    run_job = providers.Factory(
+        RunJob,
+        uow=unit_of_work.provider,
+        gateway=gateway,
+        clock=clock,
+        execute_run=execute_run.provider,
+        recover=recover_runs,
+        stale_after=config.run_stale_after.as_float(),
+        heartbeat_every=config.run_heartbeat_every.as_float(),
     )
 
     preview_unsynced = providers.Factory(
@@ -89,12 +135,26 @@ class Container(containers.DeclarativeContainer):
     )
     list_unsynced = providers.Factory(ListUnsynced, uow=unit_of_work.provider)
     journal_detail = providers.Factory(GetJournalDetail, uow=unit_of_work.provider, gateway=gateway)
-    start_sync = providers.Factory(StartSync, uow=unit_of_work.provider, queue=job_queue, clock=clock)
+    # A Sync that finds its kind held by a run whose worker died recovers it and claims again;
+    # runs carried out in this process (CLI, API) keep a heartbeat like a worker's (RunJob).
+    start_sync = providers.Factory(
+        ClaimWithRecovery,
+        use_case=providers.Factory(StartSync, uow=unit_of_work.provider, queue=job_queue, clock=clock),
+        recover=recover_runs,
+    )
     sync_documents = providers.Factory(
-        SyncDocuments, uow=unit_of_work.provider, clock=clock, execute_run=execute_run
+        ClaimWithRecovery,
+        use_case=providers.Factory(
+            SyncDocuments, uow=unit_of_work.provider, clock=clock, execute_run=run_job
+        ),
+        recover=recover_runs,
     )
     post_journals = providers.Factory(
-        PostJournals, uow=unit_of_work.provider, clock=clock, execute_run=execute_run
+        ClaimWithRecovery,
+        use_case=providers.Factory(
+            PostJournals, uow=unit_of_work.provider, clock=clock, execute_run=run_job
+        ),
+        recover=recover_runs,
     )
     get_status = providers.Factory(GetStatus, uow=unit_of_work.provider, gateway=gateway)
     get_run = providers.Factory(GetRun, uow=unit_of_work.provider)
@@ -113,6 +173,15 @@ def build_container(settings: dict) -> Container:
     """A container from `ACCOUNTS_SYNC_*` settings with the prefix removed and keys lowered."""
     container = Container()
     merged = {**DEFAULTS, **settings}
+    if merged.get("redis_url"):
+        if "job_queue" not in settings:
+            merged["job_queue"] = "rq"
+        if "rate_limiter" not in settings:
+            merged["rate_limiter"] = "redis"
+    elif merged["job_queue"] == "rq" or merged["rate_limiter"] == "redis":
+        raise ValueError(
+            "Set ACCOUNTS_SYNC_REDIS_URL: the RQ job queue and the shared rate limiter live in Redis."
+        )
     if merged["gateway"] == "xero" and not merged.get("secret_key"):
         raise ValueError(
             "Set ACCOUNTS_SYNC_SECRET_KEY: Xero tokens are encrypted at rest with a key from it."

@@ -57,6 +57,7 @@ class LedgerState:
     mapping: AccountMapping = field(default_factory=AccountMapping)
     preferences: dict[str, str] = field(default_factory=dict)
     next_run_id: int = 1
+    owners: dict[int, str | None] = field(default_factory=dict)  # run id → worker holding it
 
 
 @dataclass
@@ -209,6 +210,44 @@ class FakeLedger:
 
     def set_last_synced_up_to(self, kind: Kind, day: date) -> None:
         self.state.marks[kind] = day
+
+    # workers and stuck runs
+    def _last_sign_of_life(self, run: SyncRun) -> datetime:
+        return run.heartbeat_at or run.created_at or datetime.min.replace(tzinfo=UTC)
+
+    def stale_runs(self, stale_before: datetime) -> list[SyncRun]:
+        return sorted((r for r in self.state.runs.values()
+                       if r.is_active and self._last_sign_of_life(r) < stale_before),
+                      key=lambda r: r.id)
+
+    def _set(self, run_id: int, owner: str | None, at: datetime) -> SyncRun:
+        run = replace(self.state.runs[run_id], heartbeat_at=at)
+        self.state.runs[run_id] = run
+        self.state.owners[run_id] = owner
+        return run
+
+    def take_run(self, run_id: int, owner: str, at: datetime, stale_before: datetime) -> SyncRun | None:
+        run = self.state.runs.get(run_id)
+        if run is None or not run.is_active:
+            return None
+        holder = self.state.owners.get(run_id)
+        free = (holder is None and run.state.value == "queued") or holder == owner \
+            or self._last_sign_of_life(run) < stale_before
+        return self._set(run_id, owner, at) if free else None
+
+    def beat_run(self, run_id: int, owner: str, at: datetime) -> bool:
+        run = self.state.runs.get(run_id)
+        if run is None or not run.is_active or self.state.owners.get(run_id) != owner:
+            return False
+        self._set(run_id, owner, at)
+        return True
+
+    def seize_stale_run(self, run_id: int, stale_before: datetime, at: datetime,
+                        owner: str | None) -> SyncRun | None:
+        run = self.state.runs.get(run_id)
+        if run is None or not run.is_active or self._last_sign_of_life(run) >= stale_before:
+            return None
+        return self._set(run_id, owner, at)
 
 
 class FakeSettings:

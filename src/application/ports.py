@@ -199,6 +199,32 @@ class SyncLedger(Protocol):
 
     def set_last_synced_up_to(self, kind: Kind, day: date) -> None: ...
 
+    # Workers and stuck runs. A run's last sign of life is its heartbeat (its creation while
+    # no worker has touched it); every change below is one conditional update, so two workers
+    # or two recoverers never both win.
+
+    def stale_runs(self, stale_before: datetime) -> list[SyncRun]:
+        """Active runs whose last sign of life is older than `stale_before`."""
+        ...
+
+    def take_run(
+        self, run_id: int, owner: str, at: datetime, stale_before: datetime
+    ) -> SyncRun | None:
+        """Make `owner` the run's worker if it is active and free (queued and untouched, already
+        its own, or stale); None when another live worker holds it or it has ended."""
+        ...
+
+    def beat_run(self, run_id: int, owner: str, at: datetime) -> bool:
+        """A heartbeat; False when the run ended or another worker took it over."""
+        ...
+
+    def seize_stale_run(
+        self, run_id: int, stale_before: datetime, at: datetime, owner: str | None
+    ) -> SyncRun | None:
+        """For recovery: take a run only if it is active and stale (None otherwise), setting its
+        owner (None frees it for any worker) and heartbeat."""
+        ...
+
 
 class SettingsStore(Protocol):
     def mapping(self) -> AccountMapping: ...

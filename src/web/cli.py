@@ -1,4 +1,4 @@
-"""`flask accounts-sync ...`: preview, sync, post-journals, status, migrate.
+"""`flask accounts-sync ...`: preview, sync, post-journals, status, migrate, worker, recover.
 
 Bad input and refusals exit non-zero with one plain sentence; never a traceback.
 """
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -15,13 +17,15 @@ from typing import Any
 import click
 from flask.cli import AppGroup
 
+from ..adapters.jobs.rq_worker import build_worker
 from ..application.post_journals import PostJournalsRequest
 from ..application.preview_unsynced import PreviewRequest
+from ..application.recover_runs import RecoverRequest, RecoverResult
 from ..application.sync_documents import SyncDocumentsRequest
 from ..domain.documents import TRADE_KINDS, Kind
 from ..domain.errors import AccountsSyncError
 from ..domain.sync import JournalMode, RunState, parse_closing_date
-from .extension import container
+from .extension import container, state
 from .presenters import preview_json, status_json
 
 cli = AppGroup("accounts-sync", help="Preview and push ERP documents and journals to Xero.")
@@ -136,3 +140,64 @@ def migrate_command() -> None:
     """Create or upgrade the plugin's tables (never the host's)."""
     container().migrate_database()
     click.echo("Accounts Sync tables are up to date.")
+
+
+@cli.command("worker")
+@click.option("--burst", is_flag=True, help="Quit when the queue is empty (scripts, tests).")
+@click.option("--simple", is_flag=True,
+              help="Carry out runs in this process instead of a forked child per run.")
+@click.option("--name", default=None, help="The worker's name in RQ (default: generated).")
+@plain_errors
+def worker_command(burst: bool, simple: bool, name: str | None) -> None:
+    """Carry out queued sync runs (RQ on ACCOUNTS_SYNC_REDIS_URL); start as many as you like."""
+    settings = state().settings
+    services = container()  # kept: the runner is called where no app context is pushed
+    if not settings.get("redis_url") or services.config.job_queue() != "rq":
+        raise click.ClickException(
+            "Workers take runs from Redis: set ACCOUNTS_SYNC_REDIS_URL (and leave "
+            "ACCOUNTS_SYNC_JOB_QUEUE unset or 'rq') in the app's configuration."
+        )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    engine = services.engine()
+    # A forked child must not share the parent's database connections.
+    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    _report_recovered(services.recover_runs().execute())
+    queue_name = services.config.rq_queue()
+    worker = build_worker(
+        settings["redis_url"],
+        queue_name,
+        mode="simple" if simple else "fork",
+        runner=lambda run_id: services.run_job().execute(run_id),
+        name=name,
+    )
+    click.echo(f"Accounts Sync worker {worker.name} on queue {queue_name}")
+    worker.work(burst=burst, logging_level="INFO")
+
+
+@cli.command("recover")
+@click.option("--stale-after", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS",
+              help="Count runs silent this long as stuck (default: ACCOUNTS_SYNC_RUN_STALE_AFTER).")
+@plain_errors
+def recover_command(stale_after: float | None) -> None:
+    """Stop runs whose worker died (their documents are checked in Xero before any resend) and
+    hand runs that never started to the workers again."""
+    services = container()
+    result = services.recover_runs().execute(RecoverRequest(stale_after=stale_after))
+    _report_recovered(result)
+    if not result.recovered:
+        click.echo("No stuck sync runs.")
+    if result.requeued and services.config.job_queue() == "in_process":
+        # No separate workers: the runs were handed to this process's own runner.
+        click.echo("No workers are configured (ACCOUNTS_SYNC_REDIS_URL): running them here.")
+        for run in result.requeued:
+            services.job_queue().wait(run.id)
+            done = services.get_run().execute(run.id)
+            click.echo(f"Run {done.id} {done.state.value}: {done.message}")
+
+
+def _report_recovered(result: RecoverResult) -> None:
+    for run in result.aborted:
+        click.echo(f"Run {run.id} ({run.kind.label.lower()}) stopped: {run.message}")
+    for run in result.requeued:
+        click.echo(f"Run {run.id} ({run.kind.label.lower()}) had not started; handed to the workers again.")

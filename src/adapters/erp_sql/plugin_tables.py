@@ -127,6 +127,9 @@ class RunRow(PluginBase):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
+    # The worker working on the run ("host:pid:token"), taken and kept with a heartbeat; a
+    # worker whose heartbeat finds another owner was taken over and stops sending.
+    owner: Mapped[str | None] = mapped_column(String(120))
 
     __table_args__ = (
         # One active run per kind, enforced by the database across processes and workers.

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,7 @@ from ...domain.sync import JournalMode, RunState, SyncRecord, SyncRun, SyncState
 from .plugin_tables import ACTIVE_RUN_STATES, MarkRow, RunRow, SyncRecordRow, utcnow
 
 IN_CHUNK = 500  # erp ids per IN (...) list
+
 
 def _record(row: SyncRecordRow) -> SyncRecord:
     return SyncRecord(
@@ -245,3 +246,50 @@ class SqlSyncLedger:
         else:
             row.last_synced_up_to = day
         self.session.flush()
+
+    # ------------------------------------------------------------ workers and stuck runs
+
+    @staticmethod
+    def _last_sign_of_life() -> ColumnElement[Any]:
+        return func.coalesce(RunRow.heartbeat_at, RunRow.created_at)
+
+    def _conditional_update(self, run_id: int, where: list[Any], values: dict[str, Any]) -> bool:
+        """One UPDATE ... WHERE: the database decides between racing workers (PostgreSQL
+        re-checks the condition after a concurrent update commits; SQLite writes one at a time)."""
+        stmt = (
+            update(RunRow)
+            .where(RunRow.id == run_id, RunRow.state.in_(ACTIVE_RUN_STATES), *where)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return self.session.execute(stmt).rowcount == 1
+
+    def stale_runs(self, stale_before: datetime) -> list[SyncRun]:
+        stmt = (
+            select(RunRow)
+            .where(RunRow.state.in_(ACTIVE_RUN_STATES), self._last_sign_of_life() < stale_before)
+            .order_by(RunRow.id)
+            .execution_options(populate_existing=True)
+        )
+        return [_run(row) for row in self.session.scalars(stmt)]
+
+    def take_run(self, run_id: int, owner: str, at: datetime, stale_before: datetime) -> SyncRun | None:
+        free = or_(
+            (RunRow.owner.is_(None)) & (RunRow.state == RunState.QUEUED.value),
+            RunRow.owner == owner,
+            self._last_sign_of_life() < stale_before,
+        )
+        if not self._conditional_update(run_id, [free], {"owner": owner, "heartbeat_at": at}):
+            return None
+        return self.get_run(run_id)
+
+    def beat_run(self, run_id: int, owner: str, at: datetime) -> bool:
+        return self._conditional_update(run_id, [RunRow.owner == owner], {"heartbeat_at": at})
+
+    def seize_stale_run(
+        self, run_id: int, stale_before: datetime, at: datetime, owner: str | None
+    ) -> SyncRun | None:
+        stale = self._last_sign_of_life() < stale_before
+        if not self._conditional_update(run_id, [stale], {"owner": owner, "heartbeat_at": at}):
+            return None
+        return self.get_run(run_id)
