@@ -23,6 +23,7 @@ class DemoSettings:
     secret_key: str
     instance: Path
     scale: float = 1.0
+    redis_url: str = ""  # set: runs go to RQ workers and the Xero budget is shared in Redis
 
     @classmethod
     def from_env(cls) -> DemoSettings:
@@ -37,6 +38,7 @@ class DemoSettings:
             secret_key=os.environ.get("ACCOUNTS_SYNC_SECRET_KEY", DEMO_SECRET),
             instance=instance,
             scale=float(os.environ.get("DEMO_SCALE", "1.0")),
+            redis_url=os.environ.get("ACCOUNTS_SYNC_REDIS_URL", ""),
         )
 
 
@@ -58,6 +60,7 @@ def create_demo_app(settings: DemoSettings | None = None) -> Flask:
         xero_base_url=settings.base_url + SANDBOX_PATH,
         xero_client_id=SANDBOX_CLIENT_ID,
         xero_client_secret=SANDBOX_CLIENT_SECRET,
+        redis_url=settings.redis_url,
     )
     app.config["DEMO_SETTINGS"] = settings
     mount_sandbox(app, settings)
