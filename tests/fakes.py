@@ -342,6 +342,7 @@ class FakeGateway:
         self.connected = True
         self.push_calls: list[tuple[Kind, int, str]] = []  # (kind, elements, idempotency key)
         self.lookups: list[tuple[Kind, int]] = []
+        self.prepared: list[int] = []  # chunk sizes whose contacts were prepared
         self._replies: dict[str, list[PushResult]] = {}
         self._ids = itertools.count(1)
 
@@ -359,6 +360,9 @@ class FakeGateway:
             raise NotConnected()
         return self.chart_
 
+    def tracking_categories(self):
+        return self.chart().tracking
+
     def find_existing(self, kind: Kind, records: Sequence[SyncRecord]) -> dict[str, str]:
         self.lookups.append((kind, len(records)))
         wanted = {r.erp_id for r in records}
@@ -366,6 +370,9 @@ class FakeGateway:
                 if o.kind is kind and o.erp_id in wanted}
 
     # writes
+    def prepare_contacts(self, documents: Sequence[TradeDocument]) -> None:
+        self.prepared.append(len(documents))
+
     def push_invoices(self, documents: Sequence[TradeDocument], idempotency_key: str):
         kind = documents[0].kind if documents else Kind.SALES_ORDERS
         return self._push(kind, documents, idempotency_key, "AUTHORISED")

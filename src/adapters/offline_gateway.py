@@ -18,7 +18,13 @@ class OfflineGateway:
     def web_url(self, kind, xero_id: str) -> str:
         return ""
 
+    def tracking_categories(self):
+        raise NotConnected()
+
     def chart(self):
+        raise NotConnected()
+
+    def prepare_contacts(self, documents: Sequence) -> None:
         raise NotConnected()
 
     def push_invoices(self, documents: Sequence, idempotency_key: str):

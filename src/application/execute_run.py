@@ -117,6 +117,8 @@ class ExecuteRun:
         else:
             chunks = self._document_chunks(run)
         for chunk in chunks:
+            if run.kind is not Kind.JOURNALS:
+                self.gateway.prepare_contacts(chunk)
             for start in range(0, len(chunk), self.batch_size):
                 run = self._send_batch(run, chunk[start:start + self.batch_size], chart, mapping)
 

@@ -263,7 +263,15 @@ class AccountingGateway(Protocol):
         """Where a person opens the object in Xero."""
         ...
 
-    def chart(self) -> ChartOfAccounts: ...
+    def chart(self) -> ChartOfAccounts:
+        """Organisation, accounts and tax rates (what every preview and run checks against)."""
+        ...
+
+    def tracking_categories(self) -> tuple[TrackingCategory, ...]: ...
+
+    def prepare_contacts(self, documents: Sequence[TradeDocument]) -> None:
+        """Make sure the documents' contacts exist in Xero (a chunk at a time, before pushing)."""
+        ...
 
     def push_invoices(
         self, documents: Sequence[TradeDocument], idempotency_key: str

@@ -61,8 +61,18 @@ class FencedGateway:
     def chart(self) -> ChartOfAccounts:
         return self.gateway.chart()
 
+    def tracking_categories(self) -> tuple:
+        return self.gateway.tracking_categories()
+
+    def web_url(self, kind: Kind, xero_id: str) -> str:
+        return self.gateway.web_url(kind, xero_id)
+
     def find_existing(self, kind: Kind, records: Sequence[SyncRecord]) -> dict[str, str]:
         return self.gateway.find_existing(kind, records)
+
+    def prepare_contacts(self, documents: Sequence[TradeDocument]) -> None:
+        self._check()
+        self.gateway.prepare_contacts(documents)
 
     def push_invoices(self, documents: Sequence[TradeDocument], idempotency_key: str) -> list[PushResult]:
         self._check()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..domain.costs import Stage
 from ..domain.documents import TRADE_KINDS, Kind
@@ -46,7 +46,7 @@ class GetSettings:
         self.gateway = gateway
 
     def execute(self) -> SettingsView:
-        chart, unchecked = read_chart(self.gateway)
+        chart, unchecked = chart_with_tracking(self.gateway)
         with self.uow() as uow:
             mapping = uow.settings.mapping()
         return SettingsView(mapping, chart, (unchecked,) if unchecked else ())
@@ -60,7 +60,7 @@ class SaveMapping:
         self.gateway = gateway
 
     def execute(self, mapping: AccountMapping, changed_by: str) -> AccountMapping:
-        chart, _ = read_chart(self.gateway)
+        chart, _ = chart_with_tracking(self.gateway)
         problems = mapping_problems(mapping, chart)
         if problems:
             raise MappingRefused(problems)
@@ -69,6 +69,13 @@ class SaveMapping:
             uow.settings.set_preference("mapping_changed_by", changed_by)
             uow.commit()
         return mapping
+
+
+def chart_with_tracking(gateway: AccountingGateway) -> tuple[ChartOfAccounts | None, Problem | None]:
+    chart, unchecked = read_chart(gateway)
+    if chart is not None:
+        chart = replace(chart, tracking=gateway.tracking_categories())
+    return chart, unchecked
 
 
 def mapping_problems(mapping: AccountMapping, chart: ChartOfAccounts | None) -> list[Problem]:

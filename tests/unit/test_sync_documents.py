@@ -6,7 +6,7 @@ import pytest
 
 from accounts_sync.application.execute_run import ExecuteRun
 from accounts_sync.application.start_sync import StartSync, SyncRequest
-from accounts_sync.application.sync_documents import SyncDocumentsRequest
+from accounts_sync.application.sync_documents import SyncDocuments, SyncDocumentsRequest
 from accounts_sync.domain.documents import Kind
 from accounts_sync.domain.errors import (
     ClosingDateBeforeLastSync,
@@ -218,3 +218,11 @@ def test_xero_not_connected_aborts_with_a_plain_reason(store, gateway, sync):
     gateway.connected = False
     run = sync.execute(req())
     assert run.state is RunState.ABORTED and "press Connect" in run.message
+
+
+def test_contacts_are_prepared_once_per_chunk_not_per_batch(store, gateway, uow, clock):
+    store.add(*documents(120))
+    run = SyncDocuments(uow, clock, ExecuteRun(uow, gateway, clock, chunk_size=100)).execute(req())
+    assert run.created == 120
+    assert gateway.prepared == [100, 20]
+    assert [n for _, n, _ in gateway.push_calls] == [50, 50, 20]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -118,6 +119,21 @@ class XeroGateway:
             self._charts[tenant] = _CachedChart(chart, self._clock())
         return chart
 
+    def tracking_categories(self) -> tuple[TrackingCategory, ...]:
+        """Only the settings page needs these, so a sync run never spends a call on them."""
+        tenant = self.connector.active_tenant_id()
+        return tuple(
+            TrackingCategory(
+                name=str(c.get("Name") or ""),
+                options=tuple(
+                    str(o.get("Name") or "") for o in c.get("Options") or ()
+                    if isinstance(o, dict) and (o.get("Status") or "ACTIVE") == "ACTIVE"
+                ),
+                status=str(c.get("Status") or "ACTIVE"),
+            )
+            for c in self._items(self._get(tenant, "TrackingCategories"), "TrackingCategories")
+        )
+
     def forget_chart(self) -> None:
         """Drop the cached chart (after the user changed something in Xero)."""
         with self._lock:
@@ -155,18 +171,7 @@ class XeroGateway:
             )
             for t in self._items(self._get(tenant, "TaxRates"), "TaxRates")
         )
-        tracking = tuple(
-            TrackingCategory(
-                name=str(c.get("Name") or ""),
-                options=tuple(
-                    str(o.get("Name") or "") for o in c.get("Options") or ()
-                    if isinstance(o, dict) and (o.get("Status") or "ACTIVE") == "ACTIVE"
-                ),
-                status=str(c.get("Status") or "ACTIVE"),
-            )
-            for c in self._items(self._get(tenant, "TrackingCategories"), "TrackingCategories")
-        )
-        return ChartOfAccounts(organisation, accounts, tax_rates, tracking)
+        return ChartOfAccounts(organisation, accounts, tax_rates)
 
     # ------------------------------------------------------------------ pushes
 
@@ -312,12 +317,25 @@ class XeroGateway:
 
     # ------------------------------------------------------------------ contacts
 
+    def prepare_contacts(self, documents: Sequence[TradeDocument]) -> None:
+        """Resolve the contacts of a whole chunk of documents up front, so a run spends one or
+        two calls on contacts instead of two per batch. Problems resurface per document when
+        its batch is pushed."""
+        if not documents:
+            return
+        tenant = self.connector.active_tenant_id()
+        refs = sorted({payloads.contact_ref(doc) for doc in documents})
+        key = "as-contacts-" + hashlib.sha256("|".join(refs).encode()).hexdigest()[:40]
+        self._resolve_contacts(tenant, documents, key)
+
     def _resolve_contacts(
         self, tenant: str, documents: Sequence[TradeDocument], idempotency_key: str
     ) -> tuple[dict[str, str], dict[str, str]]:
         """ERP contact → Xero ContactID: cached, else found by exact name, else created once.
 
-        Returns (ids by contact ref, error message by contact ref). At most two calls.
+        One look-up for all the missing names and one create per 50 new contacts; a run calls
+        this once per chunk of documents (prepare_contacts), so contacts cost a run one or two
+        calls, not two per batch. Returns (ids by contact ref, error message by contact ref).
         """
         wanted: dict[str, tuple[str, Any]] = {}
         errors: dict[str, str] = {}
@@ -336,26 +354,27 @@ class XeroGateway:
         if not missing:
             return found, errors
 
-        by_name = self._contacts_by_name(tenant, {name for name, _ in missing.values()})
+        existing = self._contacts_by_name(tenant, {name for name, _ in missing.values()})
         new_rows: dict[str, tuple[str, str]] = {}
-        to_create: dict[str, list[str]] = {}  # folded name -> refs
+        to_create: dict[str, list[str]] = {}  # folded name -> refs (one contact per name)
         for ref, (name, _contact) in missing.items():
-            contact_id = by_name.get(name.casefold())
+            contact_id = existing.get(name.casefold())
             if contact_id:
                 found[ref] = contact_id
                 new_rows[ref] = (contact_id, name)
             else:
                 to_create.setdefault(name.casefold(), []).append(ref)
-        if to_create:
-            refs_in_order = [refs for refs in to_create.values()]
-            bodies = [payloads.contact_payload(missing[refs[0]][1]) for refs in refs_in_order]
+        groups = list(to_create.values())
+        for start in range(0, len(groups), self.settings.max_elements):
+            chunk = groups[start:start + self.settings.max_elements]
+            bodies = [payloads.contact_payload(missing[refs[0]][1]) for refs in chunk]
             body = payloads.encode_json(payloads.wrap("Contacts", bodies))
-            answer = self.client.put(tenant, CONTACTS.path, body, f"{idempotency_key}-contacts",
-                                     dict(CONTACTS.params))
-            sent = [_Outgoing(i, refs[0], b, missing[refs[0]][0]) for i, (refs, b) in
-                    enumerate(zip(refs_in_order, bodies, strict=True))]
-            outcomes = self._element_results(CONTACTS, sent, answer)
-            for refs, result in zip(refs_in_order, outcomes, strict=True):
+            answer = self.client.put(tenant, CONTACTS.path, body,
+                                     f"{idempotency_key}-contacts-{start}", dict(CONTACTS.params))
+            sent = [_Outgoing(i, refs[0], b, missing[refs[0]][0])
+                    for i, (refs, b) in enumerate(zip(chunk, bodies, strict=True))]
+            for refs, result in zip(chunk, self._element_results(CONTACTS, sent, answer),
+                                    strict=True):
                 name = missing[refs[0]][0]
                 for ref in refs:
                     if result.xero_id and not result.errors:
