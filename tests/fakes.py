@@ -337,6 +337,7 @@ class FakeGateway:
         self.objects: dict[str, XeroObject] = {}
         self.fail_elements: dict[str, str] = {}  # erp_id → Xero's validation message
         self.warn_elements: dict[str, str] = {}
+        self.lose_answers: set[str] = set()  # erp_ids created whose element answer is lost
         self.crash_after_commit_on_push: int | None = None  # 1-based push call number
         self.rate_limited_pushes: int = 0  # the next N pushes answer 429
         self.connected = True
@@ -406,6 +407,9 @@ class FakeGateway:
             xero_id = f"xero-{next(self._ids)}"
             self.objects[xero_id] = XeroObject(kind, erp_id, number, xero_id, item, status)
             warnings = (self.warn_elements[erp_id],) if erp_id in self.warn_elements else ()
+            if erp_id in self.lose_answers:
+                results.append(PushResult(erp_id, outcome_unknown=True, errors=("no answer",)))
+                continue
             results.append(PushResult(erp_id, xero_id=xero_id, warnings=warnings))
         self._replies[key] = results
         if self.crash_after_commit_on_push == len(self.push_calls):

@@ -28,6 +28,8 @@ from .ports import AccountingGateway, ChartOfAccounts, Clock, PushResult, UnitOf
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50  # Xero's recommended maximum elements per request
+UNKNOWN_OUTCOME = ("Xero's answer for this document was lost; the next sync looks it up in Xero "
+                   "before sending anything again.")
 CHUNK_SIZE = 500  # documents read from the ERP at a time
 
 Item = TradeDocument | AccountJournal
@@ -86,6 +88,8 @@ class ExecuteRun:
         chart, _ = read_chart(self.gateway)
         if chart is None:
             chart = self.gateway.chart()  # raises the plain reason Xero can't be used
+        # Before counting what is left to send: what a dead run already got into Xero is done.
+        self._reconcile_in_flight(run)
         with self.uow() as uow:
             SyncWindow.open(
                 run.closing_date,
@@ -111,7 +115,6 @@ class ExecuteRun:
             uow.ledger.save_run(run)
             uow.commit()
 
-        run = self._reconcile_in_flight(run)
         if run.kind is Kind.JOURNALS:
             chunks: Iterator[list[Item]] = _chunked(journals, self.chunk_size)
         else:
@@ -146,12 +149,12 @@ class ExecuteRun:
             yield list(chunk)
             after = (chunk[-1].date, chunk[-1].erp_id)
 
-    def _reconcile_in_flight(self, run: SyncRun) -> SyncRun:
+    def _reconcile_in_flight(self, run: SyncRun) -> None:
         """Records left in_flight by a run that died: whatever Xero has is marked synced."""
         with self.uow() as uow:
             stuck = uow.ledger.in_flight(run.kind)
         if not stuck:
-            return run
+            return
         found: dict[str, str] = {}
         for start in range(0, len(stuck), self.batch_size):
             found |= self.gateway.find_existing(run.kind, stuck[start:start + self.batch_size])
@@ -162,7 +165,6 @@ class ExecuteRun:
             uow.commit()
         log.info("run %s: %d of %d in-flight records were already in Xero",
                  run.id, len(settled), len(stuck))
-        return run
 
     def _send_batch(
         self, run: SyncRun, items: list[Item], chart: ChartOfAccounts, mapping: AccountMapping
@@ -201,8 +203,11 @@ class ExecuteRun:
         now = self.clock.now()
         for out in outgoing:
             result = by_id.get(out.record.erp_id)
-            if result is None:
-                record = out.record.fail("Xero gave no answer for this document; retry it.")
+            if result is None or result.outcome_unknown:
+                # Xero may have created it: never mark it failed (a failed record is resent
+                # without a look-up); it stays in_flight for the next run to reconcile.
+                record = replace(out.record, last_error=UNKNOWN_OUTCOME)
+                failures.append((record.number, record.last_error))
             elif result.created:
                 created += 1
                 record = out.record.succeed(result.xero_id or "", now)
@@ -218,12 +223,13 @@ class ExecuteRun:
             if record.state is SyncState.FAILED:
                 failures.append((record.number, record.last_error))
             settled.append(record)
+        unsettled = sum(1 for r in settled if r.state is SyncState.IN_FLIGHT)
         with self.uow() as uow:
             uow.ledger.save_records(settled)
             run = uow.ledger.get_run(run.id).progress(
                 done=len(settled),
                 created=created,
-                failed=sum(1 for r in settled if r.state is SyncState.FAILED),
+                failed=sum(1 for r in settled if r.state is SyncState.FAILED) + unsettled,
                 failures=failures,
                 at=now,
             )

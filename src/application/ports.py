@@ -106,6 +106,9 @@ class PushResult:
     xero_id: str | None = None
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    # Xero may or may not have created it (its answer for this element was lost): the record
+    # stays in_flight, so the next run looks it up in Xero before anything is resent.
+    outcome_unknown: bool = False
 
     @property
     def created(self) -> bool:

@@ -226,3 +226,18 @@ def test_contacts_are_prepared_once_per_chunk_not_per_batch(store, gateway, uow,
     assert run.created == 120
     assert gateway.prepared == [100, 20]
     assert [n for _, n, _ in gateway.push_calls] == [50, 50, 20]
+
+
+def test_a_lost_answer_for_one_element_is_reconciled_not_resent(store, gateway, sync):
+    docs = documents(5)
+    store.add(*docs)
+    gateway.lose_answers = {docs[2].erp_id}  # Xero created it, but its answer never arrived
+    run = sync.execute(req())
+    record = store.record(SO, docs[2].erp_id)
+    assert record.state is SyncState.IN_FLIGHT and "looks it up in Xero" in record.last_error
+    assert run.failed == 1 and run.created == 4
+    gateway.lose_answers.clear()
+    rerun = sync.execute(req())
+    assert gateway.lookups == [(SO, 1)]
+    assert rerun.total == 0 and store.record(SO, docs[2].erp_id).state is SyncState.SYNCED
+    assert len(gateway.created(SO)) == 5, "no duplicate"

@@ -302,8 +302,9 @@ class XeroGateway:
 
     def _result(self, endpoint: _Endpoint, out: _Outgoing, element: Any) -> PushResult:
         if not isinstance(element, dict):
-            return PushResult(out.erp_id, errors=("Xero gave no answer for this document; it will be "
-                                                  "looked up before it is sent again.",))
+            return PushResult(out.erp_id, outcome_unknown=True,
+                              errors=("Xero gave no answer for this document; it will be "
+                                      "looked up before it is sent again.",))
         errors = tuple(_messages(element.get("ValidationErrors")))
         warnings = tuple(_messages(element.get("Warnings")))
         status = str(element.get("StatusAttributeString") or "").upper()
