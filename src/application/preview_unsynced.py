@@ -9,7 +9,7 @@ from decimal import Decimal
 from ..domain.costs import MovementType
 from ..domain.documents import TRADE_KINDS, Kind
 from ..domain.errors import Problem
-from ..domain.journals import build_journals
+from ..domain.journals import JournalMemo
 from ..domain.money import ZERO, total
 from ..domain.sync import SyncWindow
 from .checks import account_problems, journal_problems
@@ -17,6 +17,10 @@ from .common import read_chart
 from .ports import AccountingGateway, Clock, KindTotals, UnitOfWorkFactory
 
 CHANGED_SHOWN = 20
+
+# Journals built by earlier previews, reused for the days whose flows are the very same objects
+# (the SQL adapter keeps them between calls): a year of journals is rebuilt only where it changed.
+_JOURNALS = JournalMemo()
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ class PreviewUnsynced:
             kinds = {kind: uow.documents.summarize_unsynced(kind, request.closing_date)
                      for kind in TRADE_KINDS}
             mapping = uow.settings.mapping()
-            build = build_journals(uow.documents.cost_flows(request.closing_date), mapping)
+            build = _JOURNALS.build(uow.documents.cost_flows(request.closing_date), mapping)
             problems = list(build.problems)
             problems += journal_problems(build.journals, chart)
             problems += [p for p in account_problems(mapping.account_codes(), chart)

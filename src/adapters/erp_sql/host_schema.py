@@ -76,6 +76,7 @@ sales_orders = Table(
     Column("total", MONEY, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Index("ix_erp_sales_orders_status_date", "status", "invoice_date", "id"),
+    Index("ix_erp_sales_orders_updated_at", "updated_at"),  # edited since: see changed_after_sync
 )
 
 _LINE_COLUMNS = (
@@ -122,6 +123,7 @@ purchase_orders = Table(
     Column("total", MONEY, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Index("ix_erp_purchase_orders_status_date", "status", "bill_date", "id"),
+    Index("ix_erp_purchase_orders_updated_at", "updated_at"),  # edited since: see changed_after_sync
 )
 
 purchase_order_lines = _lines("erp_purchase_order_lines", "purchase_order")
@@ -141,6 +143,7 @@ refunds = Table(
     Column("total", MONEY, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Index("ix_erp_refunds_status_date", "status", "refund_date", "id"),
+    Index("ix_erp_refunds_updated_at", "updated_at"),  # edited since: see changed_after_sync
 )
 
 refund_lines = _lines("erp_refund_lines", "refund")
@@ -185,4 +188,8 @@ cost_entries = Table(
     Column("updated_at", DateTime, nullable=False),
     Index("ix_erp_cost_entries_date_movement", "entry_date", "movement_type"),
     Index("ix_erp_cost_entries_operation", "operation_id"),
+    # What changed since a given moment: Accounts Sync's cost-flow cache and its "changed after
+    # sync" check read only the entries stamped after it (see SqlDocumentSource.cost_flows).
+    Index("ix_erp_cost_entries_created_at", "created_at"),
+    Index("ix_erp_cost_entries_updated_at", "updated_at"),
 )

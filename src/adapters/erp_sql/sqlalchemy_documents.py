@@ -11,25 +11,30 @@ visible. Pages are keyset-paginated on (date, id), which the host's (status, dat
 serves. Journals are unsynced per (entry_date, movement_type) pair: see cost_flows.
 
 At 100,000 documents and 1,000,000 cost entries, totals and pages take tens of milliseconds on
-SQLite and PostgreSQL; cost_flows and changed_after_sync are the expensive reads and are
-written to touch only unsynced pairs or recently stamped rows.
+SQLite and PostgreSQL. Summing a million cost entries takes seconds, so cost_flows keeps the
+sums per (day, movement) between calls and brings them up to date from what changed
+(_FlowCache); changed_after_sync reads only recently stamped rows.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import threading
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Date,
+    Engine,
     Integer,
     Select,
     String,
@@ -43,6 +48,7 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    union,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -323,19 +329,29 @@ class SqlDocumentSource:
         if not headers:
             return []
         lines = self._lines(spec, [h.id for h in headers])
+        # Syncs read whole documents by the hundred thousand: the few contacts and line amount
+        # types are converted once per chunk.
+        amount_types = _Lookup(LineAmountTypes, f"{spec.kind.label.lower()[:-1]} line amount type")
+        contacts: dict[int, Contact] = {}
+
+        def contact(h: Any) -> Contact:
+            found = contacts.get(h.contact_id)
+            if found is None:
+                found = contacts[h.contact_id] = Contact(
+                    f"{spec.contact_prefix}:{h.contact_id}", h.contact_name, h.contact_email or "")
+            return found
+
         return [
             TradeDocument(
                 kind=spec.kind,
                 erp_id=str(h.id),
                 number=h.number,
-                contact=Contact(f"{spec.contact_prefix}:{h.contact_id}", h.contact_name,
-                                h.contact_email or ""),
+                contact=contact(h),
                 date=h.doc_date,
                 due_date=h.due_date,
                 currency=h.currency,
                 lines=tuple(lines.get(h.id, ())),
-                line_amount_types=_enum(LineAmountTypes, h.line_amount_types,
-                                        f"{spec.kind.label.lower()[:-1]} line amount type"),
+                line_amount_types=amount_types(h.line_amount_types),
                 reference=h.reference or "",
                 url=self.links.document_url(spec.kind, h.id),
             )
@@ -357,27 +373,59 @@ class SqlDocumentSource:
             .order_by(parent, lt.c.line_no, lt.c.id)
         )
         lines: dict[int, list[DocumentLine]] = defaultdict(list)
-        for row in self.session.execute(stmt):
-            tracking = tuple(
-                TrackingRef(category, value)
-                for category, value in (("Vintage", row.vintage), ("Brand", row.brand))
-                if value
-            )
-            lines[row.parent_id].append(DocumentLine(
-                description=row.description,
-                quantity=unscaled(row.quantity, 4),
-                unit_amount=unscaled(row.unit_price, 4),
-                account_code=row.account_code or "",
-                tax_type=row.tax_type or "",
-                tax_amount=unscaled(row.tax_amount, 2),
+        refs: dict[tuple[str | None, str | None], tuple[TrackingRef, ...]] = {}
+        for (parent_id, description, item_code, account_code, tax_type, vintage, brand, quantity,
+             unit_price, tax_amount) in self.session.execute(stmt).tuples():
+            tracking = refs.get((vintage, brand))
+            if tracking is None:
+                tracking = refs[(vintage, brand)] = tuple(
+                    TrackingRef(category, value)
+                    for category, value in (("Vintage", vintage), ("Brand", brand))
+                    if value
+                )
+            lines[parent_id].append(DocumentLine(
+                description=description,
+                quantity=unscaled(quantity, 4),
+                unit_amount=unscaled(unit_price, 4),
+                account_code=account_code or "",
+                tax_type=tax_type or "",
+                tax_amount=unscaled(tax_amount, 2),
                 tracking=tracking,
-                item_code=row.item_code or "",
+                item_code=item_code or "",
             ))
         return lines
 
     # ------------------------------------------------------------ cost entries
 
     def cost_flows(self, closing_date: date) -> list[CostFlow]:
+        """The flows of the unsynced journals up to the closing date, summed per day, movement,
+        category, stages and tracking.
+
+        Up to FLOW_CACHE_MIN_ENTRIES cost entries, one query sums them (see _summed_flows). Past
+        that, summing a million entries takes seconds, yet they hardly change between two
+        previews: the sums per day and movement are kept per database (see _FlowCache), brought
+        up to date from the entries stamped or deleted since they were read, and the unsynced
+        pairs up to the closing date are picked from them.
+        """
+        ce = host.cost_entries
+        entries = int(self.session.scalar(select(func.count()).select_from(ce)) or 0)
+        if entries < FLOW_CACHE_MIN_ENTRIES:
+            return self._summed_flows(closing_date)
+        cache = _FlowCache.of(self.session)
+        with cache.lock:
+            cache.refresh(self.session, entries)
+            return cache.flows(closing_date, self._synced_journal_pairs(closing_date))
+
+    def _synced_journal_pairs(self, closing_date: date) -> set[tuple[date, str]]:
+        record = SyncRecordRow
+        stmt = select(record.journal_date, record.movement_type).where(
+            record.kind == Kind.JOURNALS.value,
+            record.state == SYNCED,
+            record.journal_date <= closing_date,
+        )
+        return {(day, movement) for day, movement in self.session.execute(stmt)}
+
+    def _summed_flows(self, closing_date: date) -> list[CostFlow]:
         """One query: the unsynced (day, movement) pairs, then the sums of their entries only.
 
         Probing the journal records once per cost entry would cost a million probes at a
@@ -387,8 +435,6 @@ class SqlDocumentSource:
         """
         ce, record = host.cost_entries, SyncRecordRow
         pairs = _unsynced_journal_pairs(closing_date)
-        keys = (ce.c.entry_date, ce.c.movement_type, ce.c.cost_category, ce.c.from_stage,
-                ce.c.to_stage, ce.c.vintage, ce.c.brand)
         journal_synced = exists().where(
             record.journal_date == pairs.c.d,
             record.movement_type == pairs.c.m,
@@ -396,32 +442,14 @@ class SqlDocumentSource:
             record.state == SYNCED,
         )
         stmt = (
-            select(*keys, func.sum(scaled(ce.c.amount, 4)).label("amount"),
+            select(*_FLOW_KEYS, func.sum(scaled(ce.c.amount, 4)).label("amount"),
                    func.count().label("entries"))
             .select_from(pairs.join(ce, and_(ce.c.entry_date == pairs.c.d,
                                              ce.c.movement_type == pairs.c.m)))
             .where(~journal_synced)
-            .group_by(*keys)  # no ORDER BY: hashing beats sorting text keys; sorted below
+            .group_by(*_FLOW_KEYS)  # no ORDER BY: hashing beats sorting text keys; sorted below
         )
-        # Tens of thousands of rows at scale: plain tuples and memoised conversions.
-        movements, categories, stages = _Lookup(MovementType, "movement type"), \
-            _Lookup(CostCategory, "cost category"), _Lookup(Stage, "stage")
-        tracking = _TrackingCache()
-        rows = sorted(self.session.execute(stmt).tuples(), key=lambda r: (r[0], r[1], r[2], r[3], r[4],
-                                                                          r[5] or "", r[6] or ""))
-        return [
-            CostFlow(
-                date=day,
-                movement_type=movements(movement),
-                category=categories(category),
-                from_stage=stages(from_stage),
-                to_stage=stages(to_stage),
-                amount=Decimal(int(amount)).scaleb(-4),
-                tracking=tracking(brand, vintage),
-                entry_count=int(count),
-            )
-            for day, movement, category, from_stage, to_stage, vintage, brand, amount, count in rows
-        ]
+        return _FlowMaker().flows(sorted(self.session.execute(stmt).tuples(), key=_flow_order))
 
     def cost_entries(self, day: date, movement: MovementType) -> list[CostEntry]:
         ce, op = host.cost_entries, host.operations
@@ -437,21 +465,34 @@ class SqlDocumentSource:
             .where(ce.c.entry_date == day, ce.c.movement_type == movement.value)
             .order_by(ce.c.id)
         )
+        # The largest journals have thousands of entries from a few hundred operations, a few
+        # categories, stages and batches: each distinct one is converted once.
+        categories, stages, tracking = _Lookup(CostCategory, "cost category"), \
+            _Lookup(Stage, "stage"), _TrackingCache()
+        operations: dict[int, Operation] = {}
+
+        def operation(op_id: int, number: str, description: str) -> Operation:
+            found = operations.get(op_id)
+            if found is None:
+                found = operations[op_id] = Operation(str(op_id), number, description,
+                                                      self.links.operation_url(op_id))
+            return found
+
         return [
             CostEntry(
-                erp_id=str(row.id),
-                operation=Operation(str(row.op_id), row.op_number, row.op_description,
-                                    self.links.operation_url(row.op_id)),
-                date=row.entry_date,
+                erp_id=str(entry_id),
+                operation=operation(op_id, op_number, op_description),
+                date=entry_date,
                 movement_type=movement,
-                category=_enum(CostCategory, row.cost_category, "cost category"),
-                amount=unscaled(row.amount, 4),
-                from_stage=_enum(Stage, row.from_stage, "stage"),
-                to_stage=_enum(Stage, row.to_stage, "stage"),
-                tracking=_tracking(row.brand, row.vintage),
-                description=row.description or "",
+                category=categories(category),
+                amount=Decimal(int(amount or 0)).scaleb(-4),
+                from_stage=stages(from_stage),
+                to_stage=stages(to_stage),
+                tracking=tracking(brand, vintage),
+                description=description or "",
             )
-            for row in self.session.execute(stmt)
+            for (entry_id, entry_date, _, category, from_stage, to_stage, vintage, brand, description,
+                 amount, op_id, op_number, op_description) in self.session.execute(stmt).tuples()
         ]
 
     # ------------------------------------------------------------ changes after sync
@@ -472,13 +513,15 @@ class SqlDocumentSource:
         columns = (record.erp_id, record.number, record.xero_id, record.synced_at)
         if kind is Kind.JOURNALS:
             ce = host.cost_entries
-            # SQLite: materialised first, so it filters the entries in one pass instead of walking
-            # the (entry_date, movement_type) index to save the GROUP BY a sort.
+            # Materialised first: SQLite filters the entries in one pass instead of walking the
+            # (entry_date, movement_type) index to save the GROUP BY a sort; PostgreSQL never
+            # drives the join from the records (see the documents below).
             stamped = (
                 select(ce.c.entry_date, ce.c.movement_type, ce.c.updated_at, ce.c.created_at)
                 .where(or_(ce.c.updated_at > since, ce.c.created_at > since))
                 .cte("stamped")
                 .prefix_with("MATERIALIZED", dialect="sqlite")
+                .prefix_with("MATERIALIZED", dialect="postgresql")
             )
             touched = (
                 select(stamped.c.entry_date, stamped.c.movement_type,
@@ -497,13 +540,23 @@ class SqlDocumentSource:
             )
         else:
             t = _spec(kind).table
+            # The documents stamped since the oldest sync first (a range of the updated_at
+            # index), then their records. Materialised, so the join can never turn around: right
+            # after a large sync, PostgreSQL's statistics may still say the records are few, and
+            # it would scan the documents once per record (seconds at 20,000 records).
+            stamped = (
+                select(t.c.id, t.c.updated_at).where(t.c.updated_at > since)
+                .cte("stamped")
+                .prefix_with("MATERIALIZED", dialect="sqlite")
+                .prefix_with("MATERIALIZED", dialect="postgresql")
+            )
             stmt = (
                 select(*columns)
-                .select_from(t)
-                .join(record, and_(record.kind == kind.value, record.erp_id == cast(t.c.id, String)))
-                .where(t.c.updated_at > since, record.state == SYNCED,
-                       t.c.updated_at > record.synced_at)
-                .order_by(t.c.id)
+                .select_from(stamped)
+                .join(record, and_(record.kind == kind.value,
+                                   record.erp_id == cast(stamped.c.id, String)))
+                .where(record.state == SYNCED, stamped.c.updated_at > record.synced_at)
+                .order_by(stamped.c.id)
             )
         return [
             ChangedDocument(kind, erp_id, number, xero_id or "", synced_at)
@@ -512,6 +565,176 @@ class SqlDocumentSource:
 
     def journal_url(self, key: str) -> str:
         return self.links.journal_url(key)
+
+
+_FLOW_KEYS = (host.cost_entries.c.entry_date, host.cost_entries.c.movement_type,
+              host.cost_entries.c.cost_category, host.cost_entries.c.from_stage,
+              host.cost_entries.c.to_stage, host.cost_entries.c.vintage, host.cost_entries.c.brand)
+_FlowRow = tuple[Any, ...]  # the _FLOW_KEYS, then the amount in 1/10000 and the entry count
+
+
+def _flow_order(row: _FlowRow) -> tuple[Any, ...]:
+    return (row[0], row[1], row[2], row[3], row[4], row[5] or "", row[6] or "")
+
+
+class _FlowMaker:
+    """Summed rows → CostFlows. Tens of thousands of rows at scale: plain tuples in, and the
+    conversions (enums, tracking) memoised; an unknown host value is a HostDataError."""
+
+    def __init__(self) -> None:
+        self.movements = _Lookup(MovementType, "movement type")
+        self.categories = _Lookup(CostCategory, "cost category")
+        self.stages = _Lookup(Stage, "stage")
+        self.tracking = _TrackingCache()
+
+    def flows(self, rows: Iterable[_FlowRow]) -> list[CostFlow]:
+        movements, categories, stages, tracking = \
+            self.movements, self.categories, self.stages, self.tracking
+        return [
+            CostFlow(
+                date=day,
+                movement_type=movements(movement),
+                category=categories(category),
+                from_stage=stages(from_stage),
+                to_stage=stages(to_stage),
+                amount=Decimal(int(amount)).scaleb(-4),
+                tracking=tracking(brand, vintage),
+                entry_count=int(count),
+            )
+            for day, movement, category, from_stage, to_stage, vintage, brand, amount, count in rows
+        ]
+
+
+# ------------------------------------------------------------------ the cost flow cache
+
+# Below this many cost entries in all, cost_flows sums them in SQL on every call (tens of
+# milliseconds); above it, the sums are kept per database between calls (_FlowCache).
+FLOW_CACHE_MIN_ENTRIES = 5_000
+# The longest a host transaction may take from stamping a cost entry to committing it (plus any
+# clock skew between the host and this process): rows stamped this long before the cache last
+# read the entries are read again, so a late commit is never missed.
+STAMP_LOOKBACK = timedelta(minutes=15)
+_REREAD_DAYS_PER_QUERY = 200
+
+
+@dataclass(frozen=True)
+class _PairFlows:
+    """One (day, movement)'s summed flows, or the HostDataError reading them raised."""
+
+    entries: int
+    flows: tuple[CostFlow, ...] = ()
+    error: str | None = None
+
+
+class _FlowCache:
+    """The summed cost flows of every (entry_date, movement_type) pair of one database.
+
+    Kept exact without reading a million entries again, from what the host does when its
+    entries change (the stamps changed_after_sync relies on too):
+
+    - a new or edited entry is stamped with the host's current UTC time in created_at or
+      updated_at, and a new one gets a higher id: the days of the entries stamped since the
+      last read (less STAMP_LOOKBACK, for transactions that commit a while after they stamp) or
+      with an id above the last read's highest are summed again, through indexes on the stamps
+      and the primary key;
+    - a deleted entry leaves no trace, but the count of all entries then differs from the sum
+      of the pairs' counts: the entries are counted per pair (one index scan) and the days
+      whose counts differ are summed again. A move to another day or movement is an edit plus
+      such a disappearance.
+
+    A host that rewrites entries without stamping them is not seen (as by changed_after_sync).
+    Which pairs are synced is read on every call, not kept. One cache per Engine (so per
+    database), for the life of the process: its first use sums every entry once.
+    """
+
+    _caches: WeakKeyDictionary[Engine, _FlowCache] = WeakKeyDictionary()
+    _registry_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pairs: dict[tuple[date, str], _PairFlows] = {}
+        self.order: list[tuple[date, str]] = []  # the pairs, sorted
+        self.entries = 0  # the sum of the pairs' counts
+        self.read_at: datetime | None = None  # host-clock UTC time before the last read began
+        self.top_id = 0  # the highest entry id before the last read began
+
+    @classmethod
+    def of(cls, session: Session) -> _FlowCache:
+        bind = session.get_bind()
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        with cls._registry_lock:
+            cache = cls._caches.get(engine)
+            if cache is None:
+                cache = cls._caches[engine] = cls()
+            return cache
+
+    def flows(self, closing_date: date, synced: set[tuple[date, str]]) -> list[CostFlow]:
+        found: list[CostFlow] = []
+        for key in self.order[:bisect_right(self.order, (closing_date, "\uffff"))]:
+            if key in synced:
+                continue
+            pair = self.pairs[key]
+            if pair.error is not None:
+                raise HostDataError(pair.error)
+            found.extend(pair.flows)
+        return found
+
+    def refresh(self, session: Session, entries: int) -> None:
+        """Bring the pairs up to date; `entries` is the count of all entries, read just before."""
+        started = datetime.now(UTC).replace(tzinfo=None)  # host stamps are naive UTC
+        ce = host.cost_entries
+        top = int(session.scalar(select(func.max(ce.c.id))) or 0)
+        if self.read_at is None:
+            self._read(session, None)
+        else:
+            since = self.read_at - STAMP_LOOKBACK
+            # A UNION, not an OR: each side is a range scan of its own index. New ids find
+            # entries inserted with an old stamp too (an import of back-dated entries).
+            days = set(session.scalars(union(
+                select(ce.c.entry_date).where(ce.c.created_at > since),
+                select(ce.c.entry_date).where(ce.c.updated_at > since),
+                select(ce.c.entry_date).where(ce.c.id > self.top_id),
+            )))
+            if days:
+                self._read(session, days)
+            if self.entries != entries:  # entries deleted (or moved away) since the last read
+                counts = dict(((day, movement), int(n)) for day, movement, n in session.execute(
+                    select(ce.c.entry_date, ce.c.movement_type, func.count())
+                    .group_by(ce.c.entry_date, ce.c.movement_type)
+                ))
+                changed = {key for key in counts.keys() | self.pairs.keys()
+                           if counts.get(key) != (self.pairs[key].entries if key in self.pairs else None)}
+                self._read(session, {day for day, _ in changed})
+        self.read_at, self.top_id = started, top
+
+    def _read(self, session: Session, days: set[date] | None) -> None:
+        """Sum the entries of these days again (every day when None), replacing their pairs."""
+        ce = host.cost_entries
+        stmt = select(*_FLOW_KEYS, func.sum(scaled(ce.c.amount, 4)), func.count()).group_by(*_FLOW_KEYS)
+        if days is None:
+            chunks: list[list[date] | None] = [None]
+            self.pairs = {}
+        else:
+            ordered = sorted(days)
+            chunks = [ordered[i:i + _REREAD_DAYS_PER_QUERY]
+                      for i in range(0, len(ordered), _REREAD_DAYS_PER_QUERY)]
+            for key in [key for key in self.pairs if key[0] in days]:
+                del self.pairs[key]
+        for chunk in chunks:
+            query = stmt if chunk is None else stmt.where(ce.c.entry_date.in_(chunk))
+            by_pair: dict[tuple[date, str], list[_FlowRow]] = defaultdict(list)
+            for row in session.execute(query).tuples():
+                by_pair[(row[0], row[1])].append(row)
+            maker = _FlowMaker()
+            for key, rows in by_pair.items():
+                rows.sort(key=_flow_order)
+                count = sum(int(row[8]) for row in rows)
+                try:
+                    self.pairs[key] = _PairFlows(count, tuple(maker.flows(rows)))
+                except HostDataError as error:
+                    self.pairs[key] = _PairFlows(count, error=error.message)
+        self.order = sorted(self.pairs)
+        self.entries = sum(pair.entries for pair in self.pairs.values())
 
 
 def _after(date_column: Any, id_column: Any, after_date: date, after_id: int) -> Any:
