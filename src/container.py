@@ -38,7 +38,7 @@ DEFAULTS = {
     "job_workers": 2,
     "default_currency": "AUD",
     "batch_size": 50,
-    "chunk_size": 500,
+    "chunk_size": 5000,
     # Scale-out: with `redis_url` set, runs go to RQ workers and the Xero limiter's budget
     # lives in Redis (unless `job_queue` / `rate_limiter` say otherwise).
     "redis_url": "",
