@@ -25,13 +25,14 @@ from ..application.journal_detail import JournalDetailRequest
 from ..application.list_unsynced import ListRequest
 from ..application.preview_unsynced import PreviewRequest
 from ..application.start_sync import SyncRequest
+from ..domain.costs import Stage
 from ..domain.documents import TRADE_KINDS, Kind
-from ..domain.errors import InvalidRequest, RunAlreadyActive
+from ..domain.errors import InvalidRequest, MappingRefused, RunAlreadyActive
 from ..domain.money import money
 from ..domain.sync import JournalMode, SyncRun, parse_closing_date
 from .errors import error_response, register_error_handlers
 from .extension import container, state
-from .mapping_form import mapping_from_form
+from .mapping_form import OVERRIDABLE, TRACKING_ATTRIBUTES, TRACKING_SLOTS, mapping_from_form
 from .permissions import refuse_unless_permitted
 from .presenters import (
     document_list_json,
@@ -251,8 +252,6 @@ def history() -> Any:
 def settings_page() -> Any:
     problems: list[Any] = []
     if request.method == "POST":
-        from ..domain.errors import MappingRefused
-
         try:
             container().save_mapping().execute(mapping_from_form(request.form), user_name())
         except MappingRefused as refused:
@@ -262,9 +261,6 @@ def settings_page() -> Any:
             return redirect(url_for("accounts_sync.settings"))
     view = container().get_settings().execute()
     mapping = mapping_from_form(request.form) if problems else view.mapping
-    from ..domain.costs import Stage
-    from .mapping_form import OVERRIDABLE, TRACKING_ATTRIBUTES, TRACKING_SLOTS
-
     return render_template("accounts_sync/settings.html", view=view, mapping=mapping,
                            problems=problems, stages=list(Stage), overridable=OVERRIDABLE,
                            tracking_attributes=TRACKING_ATTRIBUTES,
