@@ -16,15 +16,13 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from html import unescape
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from accounts_sync.container import Container
+from accounts_sync.demo.xero_sandbox.consent import grant_consent
 from accounts_sync.demo.xero_sandbox.seed import AU_TENANT_ID
 
 CLIENT_ID = "accounts-sync-demo"  # the sandbox's demo client
@@ -115,39 +113,9 @@ def connect(container: Container, sandbox_url: str) -> str:
     one organisation ticked, Allow. The tokens land (encrypted) in the plugin's tables."""
     connector = container.xero_connector()
     authorize_url, state = connector.authorization_url(REDIRECT_URI)
-    callback = _consent(sandbox_url, authorize_url, (AU_TENANT_ID,))
+    callback = grant_consent(sandbox_url, authorize_url, (AU_TENANT_ID,))
     tenants = connector.complete(REDIRECT_URI, callback, state, "bench")
     return tenants[0].tenant_id
-
-
-class _Form(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hidden: dict[str, str] = {}
-        self.tenants: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag != "input":
-            return
-        values = {k: unescape(v or "") for k, v in attrs}
-        if values.get("type") == "hidden":
-            self.hidden[values["name"]] = values.get("value", "")
-        elif values.get("type") == "checkbox" and values.get("name") == "tenant":
-            self.tenants.append(values.get("value", ""))
-
-
-def _consent(base_url: str, authorize_url: str, tenants: Sequence[str]) -> str:
-    with requests.Session() as browser:
-        page = browser.get(authorize_url, timeout=30)
-        page.raise_for_status()
-        form = _Form()
-        form.feed(page.text)
-        answer = browser.post(f"{base_url}/identity/connect/authorize",
-                              data={**form.hidden, "decision": "allow", "tenant": list(tenants)},
-                              allow_redirects=False, timeout=30)
-    if answer.status_code != 302:
-        raise RuntimeError(f"the sandbox's consent page answered {answer.status_code}")
-    return answer.headers["Location"]
 
 
 def _serve(config: dict[str, Any], time_scale: float) -> None:

@@ -13,12 +13,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from html import unescape
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +25,7 @@ from accounts_sync.adapters.xero.gateway import XeroGateway
 from accounts_sync.adapters.xero.oauth import Tenant, XeroConnector
 from accounts_sync.adapters.xero.tokens import EncryptedTokenStore
 from accounts_sync.demo.xero_sandbox import create_app
+from accounts_sync.demo.xero_sandbox.consent import grant_consent
 from accounts_sync.demo.xero_sandbox.seed import AU_TENANT_ID, NZ_TENANT_ID
 from accounts_sync.demo.xero_sandbox.server import run_in_thread
 from accounts_sync.domain.documents import Contact, DocumentLine, Kind, TrackingRef, TradeDocument
@@ -111,36 +109,10 @@ def build_xero(
 # ------------------------------------------------------------------ the consent page
 
 
-class _Form(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.hidden: dict[str, str] = {}
-        self.tenants: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag != "input":
-            return
-        values = {k: unescape(v or "") for k, v in attrs}
-        if values.get("type") == "hidden":
-            self.hidden[values["name"]] = values.get("value", "")
-        elif values.get("type") == "checkbox" and values.get("name") == "tenant":
-            self.tenants.append(values.get("value", ""))
-
-
 def consent(base_url: str, authorize_url: str, tenants: Sequence[str] = (AU_TENANT_ID,),
             decision: str = "allow") -> str:
     """Open Xero's consent page, tick the organisations, press the button; the callback URL."""
-    with requests.Session() as browser:
-        page = browser.get(authorize_url, timeout=10)
-        assert page.status_code == 200, page.text[:300]
-        form = _Form()
-        form.feed(page.text)
-        assert set(tenants) <= set(form.tenants), form.tenants
-        answer = browser.post(f"{base_url}/identity/connect/authorize",
-                              data={**form.hidden, "decision": decision, "tenant": list(tenants)},
-                              allow_redirects=False, timeout=10)
-    assert answer.status_code == 302, answer.text[:300]
-    return answer.headers["Location"]
+    return grant_consent(base_url, authorize_url, tenants, decision, timeout=10)
 
 
 # ------------------------------------------------------------------ documents
