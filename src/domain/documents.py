@@ -35,6 +35,15 @@ class Kind(StrEnum):
 
 TRADE_KINDS = (Kind.SALES_ORDERS, Kind.PURCHASE_ORDERS, Kind.REFUNDS)
 
+# The Xero object each kind of trade document becomes (DESIGN: "What the product is").
+XERO_TYPES = {
+    Kind.SALES_ORDERS: "ACCREC",
+    Kind.PURCHASE_ORDERS: "ACCPAY",
+    Kind.REFUNDS: "ACCRECCREDIT",
+}
+INVOICE_TYPES = frozenset({"ACCREC", "ACCPAY"})
+CREDIT_NOTE_TYPES = frozenset({"ACCRECCREDIT", "ACCPAYCREDIT"})
+
 
 class LineAmountTypes(StrEnum):
     EXCLUSIVE = "Exclusive"
@@ -89,10 +98,22 @@ class TradeDocument:
     reference: str = ""
     url: str = ""
     fingerprint: str = field(default="", compare=False)
+    # The Xero type when it is not the kind's usual one: an adjustment of a sale that lowers it
+    # is an ACCRECCREDIT credit note, of a bill an ACCPAYCREDIT one (see XERO_TYPES).
+    document_type: str = ""
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
             object.__setattr__(self, "fingerprint", self.compute_fingerprint())
+
+    @property
+    def xero_type(self) -> str:
+        """ACCREC, ACCPAY, ACCRECCREDIT or ACCPAYCREDIT."""
+        return self.document_type or XERO_TYPES[self.kind]
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.xero_type in CREDIT_NOTE_TYPES
 
     @property
     def subtotal(self) -> Decimal:
@@ -119,6 +140,7 @@ class TradeDocument:
             "currency": self.currency,
             "lat": self.line_amount_types.value,
             "ref": self.reference,
+            **({"type": self.document_type} if self.document_type else {}),
             "lines": [
                 [
                     line.description,
