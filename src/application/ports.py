@@ -9,6 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol, Self
 
+from ..domain.corrections import SentLine
 from ..domain.costs import CostEntry, CostFlow, MovementType
 from ..domain.documents import DocumentSummary, Kind, TradeDocument
 from ..domain.journals import AccountJournal
@@ -41,6 +42,32 @@ class ChangedDocument:
     number: str
     xero_id: str
     synced_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ErpDocumentNow:
+    """A synced document as the ERP has it now: what would be sent, or why nothing would."""
+
+    erp_id: str
+    document: TradeDocument | None  # None: it no longer counts (cancelled, deleted, ...)
+    gone: str = ""  # why it no longer counts, e.g. "cancelled in the ERP"
+    refund_of: str = ""  # refunds: the ERP id of the sale it refunds
+
+
+@dataclass(frozen=True)
+class XeroChange:
+    """An invoice, credit note or manual journal changed in Xero since Accounts Sync last looked."""
+
+    kind: Kind
+    xero_id: str
+    number: str
+    status: str
+    total: Decimal
+    updated_at: datetime | None
+    web_url: str = ""
+    record_erp_id: str | None = None  # our record, when the object is one Accounts Sync sent
+    summary: str = ""  # what changed, in words
+    document_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +136,8 @@ class PushResult:
     # Xero may or may not have created it (its answer for this element was lost): the record
     # stays in_flight, so the next run looks it up in Xero before anything is resent.
     outcome_unknown: bool = False
+    status: str = ""  # the object's status in Xero after the write (AUTHORISED, DRAFT, ...)
+    updated_at: datetime | None = None  # Xero's UpdatedDateUTC after the write
 
     @property
     def created(self) -> bool:
@@ -131,6 +160,40 @@ class TokenSet:
     refresh_token: str
     expires_at: float  # epoch seconds
     scope: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- Xero's side of the books
+
+
+@dataclass(frozen=True)
+class XeroObjectState:
+    """What Xero holds for one object now."""
+
+    kind: Kind  # SALES_ORDERS: ACCREC invoices, PURCHASE_ORDERS: ACCPAY bills, REFUNDS: credit
+    # notes (ACCRECCREDIT/ACCPAYCREDIT), JOURNALS: manual journals
+    xero_id: str
+    number: str  # InvoiceNumber / CreditNoteNumber; a manual journal's Narration
+    status: str  # Xero's status word
+    document_type: str = ""  # ACCREC ACCPAY ACCRECCREDIT ACCPAYCREDIT; "" for journals
+    date: date | None = None
+    total: Decimal = ZERO
+    amount_due: Decimal = ZERO  # invoices: AmountDue; credit notes: RemainingCredit
+    amount_paid: Decimal = ZERO  # invoices: AmountPaid
+    amount_credited: Decimal = ZERO  # invoices: AmountCredited; credit notes: amount allocated
+    allocations: tuple[tuple[str, Decimal], ...] = ()  # credit notes: (InvoiceID, amount)
+    reference: str = ""
+    contact_name: str = ""
+    updated_at: datetime | None = None  # UpdatedDateUTC, aware UTC
+    web_url: str = ""
+    lines: tuple[SentLine, ...] = ()  # as Xero holds them, where the read returns lines
+
+    @property
+    def has_applications(self) -> bool:
+        """A payment, a credit or an allocation is applied to it."""
+        if self.document_type in ("ACCRECCREDIT", "ACCPAYCREDIT"):
+            return bool(self.allocations) or self.amount_credited != ZERO or (
+                self.status == "PAID")
+        return self.amount_paid != ZERO or self.amount_credited != ZERO
 
 
 # ---------------------------------------------------------------- ports
@@ -162,6 +225,27 @@ class DocumentSource(Protocol):
     def changed_after_sync(self, kind: Kind, limit: int) -> list[ChangedDocument]: ...
 
     def journal_url(self, key: str) -> str: ...
+
+    # Books over time (DESIGN: "Books over time").
+
+    def documents_now(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, ErpDocumentNow]:
+        """The ERP's current version of these documents, in any status; every id is answered
+        (a deleted one with document None and gone 'deleted in the ERP')."""
+        ...
+
+    def removed_after_sync(self, kind: Kind, limit: int) -> list[str]:
+        """Synced documents the ERP deleted since (their host row is gone), not yet corrected."""
+        ...
+
+    def refunds_to_allocate(self, closing_date: date, limit: int) -> list[tuple[str, str]]:
+        """(refund erp id, sale erp id) of synced refunds of synced sales, dated up to the
+        closing date, whose credit note has not been allocated to the sale's invoice yet."""
+        ...
+
+    def synced_cost_flows(self, closing_date: date) -> list[CostFlow]:
+        """The flows of the journals already synced, up to the closing date, summed (as
+        cost_flows does for the unsynced ones): what their journals would say now."""
+        ...
 
 
 class SyncLedger(Protocol):
@@ -199,6 +283,24 @@ class SyncLedger(Protocol):
     def list_runs(self, limit: int, before_id: int | None = None) -> list[SyncRun]: ...
 
     def last_synced_up_to(self, kind: Kind) -> date | None: ...
+
+    def corrections_of(
+        self, originals: Sequence[tuple[Kind, str]]
+    ) -> dict[tuple[Kind, str], list[SyncRecord]]:
+        """The correction records of these originals, oldest first (originals with none left out)."""
+        ...
+
+    def synced_journals(self, closing_date: date) -> list[SyncRecord]:
+        """The synced journal records dated up to the closing date."""
+        ...
+
+    def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]: ...
+
+    def save_xero_changes(self, changes: Sequence[XeroChange]) -> None: ...
+
+    def xero_changes(self, limit: int, ours_only: bool = False) -> list[XeroChange]:
+        """What was seen changed in Xero, the latest first."""
+        ...
 
     def set_last_synced_up_to(self, kind: Kind, day: date) -> None: ...
 
