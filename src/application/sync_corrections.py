@@ -46,6 +46,7 @@ from ..domain.sync import (
 from .batches import batch_key
 from .common import read_chart
 from .plan_corrections import CorrectionsRequest, PlanCorrections
+from .xero_changes import LookAtXero, LookRequest
 from .ports import (
     AccountingGateway,
     Allocation,
@@ -92,6 +93,7 @@ class SyncCorrections:
         self.clock = clock
         self.planner = planner
         self.batch_size = batch_size
+        self.look = LookAtXero(uow, gateway, clock)
 
     def run(self, run: SyncRun) -> SyncRun:
         chart, _ = read_chart(self.gateway)
@@ -99,6 +101,9 @@ class SyncCorrections:
             chart = self.gateway.chart()  # raises the plain reason Xero can't be used
         SyncWindow.open(run.closing_date, self.clock.today(), lock_date=chart.organisation.lock_date)
         self._settle_in_flight(run)
+        # What people did in Xero since the last look is recorded first (payments, voids,
+        # edits), so the records say what the plan below reads afresh.
+        self.look.execute(LookRequest(force=True))
         plan = self.planner.execute(CorrectionsRequest(run.closing_date, fresh=True))
         with self.uow() as uow:
             busy = {(c.correction.original_kind, c.correction.original_erp_id)

@@ -353,6 +353,16 @@ class Choice(StrEnum):
     OVERWRITE = "overwrite"  # overwrite what someone changed in Xero with the ERP's content
     ACCEPT = "accept"  # leave Xero as it is; Accounts Sync stops proposing this correction
 
+    @classmethod
+    def parse(cls, raw: str) -> Choice:
+        from .errors import InvalidRequest
+
+        try:
+            return cls((raw or "").strip().lower())
+        except ValueError:
+            raise InvalidRequest(
+                f"'{raw}' is not a decision; choose {', '.join(c.value for c in cls)}.") from None
+
     @property
     def label(self) -> str:
         return {

@@ -382,3 +382,35 @@ def test_a_document_re_totalled_in_xero_is_overwritten_only_with_the_users_say(
     assert correct(sync).created == 1
     assert gateway.get(xero_id).total == D("165.00")
     assert not store.record(SO, doc.erp_id).xero_seen.changed_in_xero
+
+
+def test_a_decision_is_taken_only_where_one_is_needed_and_only_among_the_choices(
+    store, uow, gateway, clock, sync, plan
+):
+    from accounts_sync.application.decide_correction import DecideCorrection, DecisionRequest
+    from accounts_sync.domain.errors import CorrectionNotFound, InvalidRequest
+
+    paid, plain = document(day=date(2026, 11, 2)), document(day=date(2026, 11, 3))
+    store.add(paid, plain)
+    send(sync, SO)
+    gateway.pay(store.record(SO, paid.erp_id).xero_id, "110.00")
+    correct(sync)  # the look at Xero inside the run's fresh plan sees the payment
+    edit(store, clock, paid, lines=(replace(paid.lines[0], unit_amount=D("80.00"),
+                                            tax_amount=D("8.00")),))
+    edit(store, clock, plain, lines=plus_freight(plain))
+    decide = DecideCorrection(uow, plan)
+    fresh_look = PlanCorrections(uow, gateway, clock).execute(CorrectionsRequest(TODAY, fresh=True))
+    assert {c.number: c.action.value for c in fresh_look.corrections} == {
+        paid.number: "decide", plain.number: "update"}
+    assert store.record(SO, paid.erp_id).xero_status == "PAID"
+    with pytest.raises(InvalidRequest, match="needs no decision"):
+        decide.execute(DecisionRequest(SO, plain.erp_id, Choice.ACCEPT, TODAY, "accountant"))
+    with pytest.raises(InvalidRequest, match="you can choose"):
+        decide.execute(DecisionRequest(SO, paid.erp_id, Choice.OVERWRITE, TODAY, "accountant"))
+    with pytest.raises(CorrectionNotFound):
+        decide.execute(DecisionRequest(SO, "nope", Choice.ACCEPT, TODAY, "accountant"))
+    decided = decide.execute(DecisionRequest(SO, paid.erp_id, Choice.ACCEPT, TODAY, "accountant"))
+    assert decided.action.value == "accept" and "accountant" in decided.reason
+    correct(sync)
+    assert gateway.get(store.record(SO, paid.erp_id).xero_id).total == D("110.00")
+    assert store.record(SO, paid.erp_id).fingerprint == store.documents[SO][0].fingerprint
