@@ -46,7 +46,6 @@ from ..domain.sync import (
 from .batches import batch_key
 from .common import read_chart
 from .plan_corrections import CorrectionsRequest, PlanCorrections
-from .xero_changes import LookAtXero, LookRequest
 from .ports import (
     AccountingGateway,
     Allocation,
@@ -58,6 +57,7 @@ from .ports import (
     UnitOfWorkFactory,
     XeroObjectState,
 )
+from .xero_changes import LookAtXero, LookRequest
 
 log = logging.getLogger(__name__)
 
