@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 5000
 
-.PHONY: install browser demo test unit integration contract e2e lint bench bench-quick clean
+.PHONY: install browser demo test unit integration contract e2e lint bench bench-quick wheel clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,5 +47,10 @@ bench: install
 bench-quick: install
 	$(PY) -m bench --quick
 
+# The installable plugin: dist/accounts_sync-<version>-py3-none-any.whl (see examples/minimal_host).
+wheel: install
+	rm -rf build dist
+	$(PY) -m pip wheel --quiet --no-deps -w dist .
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+	rm -rf $(VENV) instance build dist .pytest_cache .ruff_cache
