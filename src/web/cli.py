@@ -25,8 +25,8 @@ from ..application.sync_documents import SyncDocumentsRequest
 from ..domain.documents import TRADE_KINDS, Kind
 from ..domain.errors import AccountsSyncError
 from ..domain.sync import JournalMode, RunState, parse_closing_date
-from .extension import container, state
 from .presenters import preview_json, status_json
+from .services import container, state
 
 cli = AppGroup("accounts-sync", help="Preview and push ERP documents and journals to Xero.")
 

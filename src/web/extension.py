@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 
-from ..container import Container, build_container
+from ..container import build_container
+from .cli import cli
+from .services import EXTENSION_KEY, State, container, state
+from .views import make_blueprint
+
+__all__ = ["AccountsSync", "ConfigurationError", "State", "container", "state"]
 
 PREFIX = "ACCOUNTS_SYNC_"
 
@@ -25,12 +29,6 @@ _WEB_ONLY = {"URL_PREFIX", "BASE_TEMPLATE", "PERMISSION", "PERMISSION_CHECK", "P
 
 class ConfigurationError(RuntimeError):
     """Raised at start-up, before any request, when the host's configuration can't work."""
-
-
-@dataclass
-class State:
-    container: Container
-    settings: dict[str, Any]
 
 
 class AccountsSync:
@@ -56,22 +54,11 @@ class AccountsSync:
             if key.startswith(PREFIX) and key[len(PREFIX):] not in _WEB_ONLY
         }
         try:
-            container = build_container(settings)
+            services = build_container(settings)
         except ValueError as error:
             raise ConfigurationError(str(error)) from None
-        container.check_dependencies()
-        app.extensions["accounts_sync"] = State(container, settings)
-
-        from .cli import cli
-        from .views import make_blueprint
-
+        services.check_dependencies()
+        app.extensions[EXTENSION_KEY] = State(services, settings)
         app.register_blueprint(make_blueprint(), url_prefix=app.config["ACCOUNTS_SYNC_URL_PREFIX"])
         app.cli.add_command(cli)
 
-
-def state() -> State:
-    return current_app.extensions["accounts_sync"]
-
-
-def container() -> Container:
-    return state().container

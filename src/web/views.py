@@ -31,7 +31,6 @@ from ..domain.errors import InvalidRequest, MappingRefused, RunAlreadyActive
 from ..domain.money import money
 from ..domain.sync import JournalMode, SyncRun, parse_closing_date
 from .errors import error_response, register_error_handlers
-from .extension import container, state
 from .mapping_form import OVERRIDABLE, TRACKING_ATTRIBUTES, TRACKING_SLOTS, mapping_from_form
 from .permissions import refuse_unless_permitted
 from .presenters import (
@@ -41,6 +40,7 @@ from .presenters import (
     run_json,
     status_json,
 )
+from .services import container, state
 
 
 def make_blueprint() -> Blueprint:
