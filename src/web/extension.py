@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask
 
 from ..container import build_container
+from . import csrf
 from .cli import cli
 from .services import EXTENSION_KEY, State, container, state
 from .views import make_blueprint
@@ -59,6 +60,8 @@ class AccountsSync:
             raise ConfigurationError(str(error)) from None
         services.check_dependencies()
         app.extensions[EXTENSION_KEY] = State(services, settings)
-        app.register_blueprint(make_blueprint(), url_prefix=app.config["ACCOUNTS_SYNC_URL_PREFIX"])
+        blueprint = make_blueprint()
+        csrf.install(app, blueprint)
+        app.register_blueprint(blueprint, url_prefix=app.config["ACCOUNTS_SYNC_URL_PREFIX"])
         app.cli.add_command(cli)
 

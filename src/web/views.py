@@ -18,8 +18,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from flask_wtf.csrf import generate_csrf, validate_csrf
-from wtforms import ValidationError
+from flask_wtf.csrf import generate_csrf
 
 from ..application.journal_detail import JournalDetailRequest
 from ..application.list_unsynced import ListRequest
@@ -30,6 +29,7 @@ from ..domain.documents import TRADE_KINDS, Kind
 from ..domain.errors import InvalidRequest, MappingRefused, RunAlreadyActive
 from ..domain.money import money
 from ..domain.sync import JournalMode, SyncRun, parse_closing_date
+from . import csrf
 from .errors import error_response, register_error_handlers
 from .mapping_form import OVERRIDABLE, TRACKING_ATTRIBUTES, TRACKING_SLOTS, mapping_from_form
 from .permissions import refuse_unless_permitted
@@ -53,13 +53,8 @@ def make_blueprint() -> Blueprint:
         refused = refuse_unless_permitted(current_app.config["ACCOUNTS_SYNC_PERMISSION"])
         if refused is not None:
             return refused
-        if request.method == "POST" and "csrf" not in current_app.extensions:
-            try:
-                validate_csrf(request.form.get("csrf_token") or request.headers.get("X-CSRFToken"))
-            except ValidationError:
-                return error_response(400, "csrf_failed",
-                                      "The form has expired or was not sent from this page; "
-                                      "reload the page and try again.")
+        if csrf.csrf_refusal() is not None:
+            return error_response(400, "csrf_failed", csrf.MESSAGE)
         return None
 
     @bp.context_processor
