@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Flask
 
-from ..container import build_container
-from . import csrf
+from ..container import build_container, weak_secret
+from . import csrf, headers
 from .cli import cli
 from .services import EXTENSION_KEY, State, container, state
 from .views import make_blueprint
@@ -25,7 +25,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 
 # Keys that configure the web layer itself, not the container.
-_WEB_ONLY = {"URL_PREFIX", "BASE_TEMPLATE", "PERMISSION", "PERMISSION_CHECK", "PAGE_SIZE"}
+_WEB_ONLY = {"URL_PREFIX", "BASE_TEMPLATE", "PERMISSION", "PERMISSION_CHECK", "PAGE_SIZE",
+             "CONTENT_SECURITY_POLICY"}
 
 
 class ConfigurationError(RuntimeError):
@@ -45,6 +46,11 @@ class AccountsSync:
             raise ConfigurationError(
                 "Set ACCOUNTS_SYNC_DATABASE_URL to the host database (plugin tables live there)."
             )
+        weak = weak_secret(app.config.get("SECRET_KEY") or "")
+        if weak:
+            raise ConfigurationError(
+                f"The app's SECRET_KEY signs the sessions and CSRF tokens Accounts Sync relies "
+                f"on; it {weak}")
         if getattr(app, "login_manager", None) is None:
             raise ConfigurationError(
                 "Accounts Sync uses the host's flask-login LoginManager; initialise it first."
@@ -62,6 +68,7 @@ class AccountsSync:
         app.extensions[EXTENSION_KEY] = State(services, settings)
         blueprint = make_blueprint()
         csrf.install(app, blueprint)
+        headers.install(blueprint)
         app.register_blueprint(blueprint, url_prefix=app.config["ACCOUNTS_SYNC_URL_PREFIX"])
         app.cli.add_command(cli)
 
