@@ -86,6 +86,16 @@ def main() -> None:
     response = script.get("/accounts/sync/api/status", headers=headers)
     check(response.status_code == 200 and "last_synced_up_to" in response.json,
           "a script reads the API with a host-issued token")
+    spec = script.get("/accounts/sync/api/openapi.json", headers=headers)
+    check(spec.status_code == 200 and spec.json["openapi"] == "3.1.0",
+          "the OpenAPI 3.1 description is served")
+    started = script.post("/accounts/sync/api/sync", json={"kind": "sales_orders"}, headers=headers)
+    check(started.status_code == 202 and started.json["run"]["requested_by"] == "accountant",
+          "a script starts a sync with its token and no CSRF token")
+    docs = client.get("/accounts/sync/api/docs")
+    check(docs.status_code == 200 and client.get(
+        "/accounts/sync/api/docs/assets/swagger-ui-bundle.js").status_code == 200,
+        "the API docs page and its Swagger UI files (no CDN)")
     check(script.get("/accounts/sync/api/status",
                      headers={"Authorization": "Bearer wrong"}).status_code == 401,
           "a wrong token gets 401")

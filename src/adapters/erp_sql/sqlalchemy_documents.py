@@ -132,11 +132,17 @@ def encode_cursor(day: date, erp_id: int | str) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+MAX_ERP_ID = 2**31 - 1  # the host's keys are INTEGER (int4 on PostgreSQL)
+
+
 def decode_cursor(cursor: str) -> tuple[date, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         day, erp_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
-        return date.fromisoformat(day), int(erp_id)
+        key = int(erp_id)
+        if not 0 <= key <= MAX_ERP_ID:  # no such row, and the database would refuse the number
+            raise ValueError(erp_id)
+        return date.fromisoformat(day), key
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidRequest("That page link is no longer valid; open the list again.") from None
 

@@ -173,26 +173,33 @@ class SqlSyncLedger:
         mode: JournalMode | None,
         at: datetime,
     ) -> SyncRun:
-        row = RunRow(
-            kind=kind.value,
-            closing_date=closing_date,
-            mode=mode.value if mode else None,
-            requested_by=requested_by,
-            state=RunState.QUEUED.value,
-            total=0, done=0, created=0, failed=0, message="", failures=[],
-            created_at=at,
-        )
-        try:
-            # The partial unique index on kind (state queued or running) decides, in any
-            # process; the savepoint keeps the caller's transaction usable after a refusal.
-            with self.session.begin_nested():
-                self.session.add(row)
-        except IntegrityError:
-            active = self.session.scalar(
-                select(RunRow.id).where(RunRow.kind == kind.value, RunRow.state.in_(ACTIVE_RUN_STATES))
+        for _attempt in range(3):
+            row = RunRow(
+                kind=kind.value,
+                closing_date=closing_date,
+                mode=mode.value if mode else None,
+                requested_by=requested_by,
+                state=RunState.QUEUED.value,
+                total=0, done=0, created=0, failed=0, message="", failures=[],
+                created_at=at,
             )
-            raise RunAlreadyActive(active or 0, kind.value) from None
-        return _run(row)
+            try:
+                # The partial unique index on kind (state queued or running) decides, in any
+                # process; the savepoint keeps the caller's transaction usable after a refusal.
+                with self.session.begin_nested():
+                    self.session.add(row)
+            except IntegrityError:
+                active = self.session.scalar(
+                    select(RunRow.id).where(RunRow.kind == kind.value,
+                                            RunRow.state.in_(ACTIVE_RUN_STATES))
+                )
+                if active is not None:
+                    raise RunAlreadyActive(active, kind.value) from None
+                # The run in the way finished between our insert and this look-up: try again
+                # rather than name a run that is no longer active (or no run at all).
+                continue
+            return _run(row)
+        raise RunAlreadyActive(0, kind.value)
 
     def _run_row(self, run_id: int) -> RunRow:
         row = self.session.get(RunRow, run_id, populate_existing=True)
