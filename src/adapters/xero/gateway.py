@@ -314,7 +314,9 @@ class XeroGateway:
         if errors or not xero_id or str(xero_id) == payloads.ZERO_ID:
             return PushResult(out.erp_id, errors=errors or ("Xero did not return an id for this document.",),
                               warnings=warnings)
-        return PushResult(out.erp_id, xero_id=str(xero_id), warnings=warnings)
+        return PushResult(out.erp_id, xero_id=str(xero_id), warnings=warnings,
+                          status=str(element.get("Status") or ""),
+                          updated_at=payloads.parse_xero_datetime(element.get("UpdatedDateUTC")))
 
     # ------------------------------------------------------------------ contacts
 
