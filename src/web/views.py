@@ -19,10 +19,13 @@ from flask import (
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
+from ..application.decide_correction import DecisionRequest
 from ..application.journal_detail import JournalDetailRequest
 from ..application.list_unsynced import ListRequest
+from ..application.plan_corrections import CorrectionsRequest
 from ..application.preview_unsynced import PreviewRequest
 from ..application.start_sync import SyncRequest
+from ..domain.corrections import Choice
 from ..domain.costs import Stage
 from ..domain.documents import TRADE_KINDS, Kind
 from ..domain.errors import InvalidRequest, MappingRefused, RunAlreadyActive
@@ -30,6 +33,7 @@ from ..domain.money import money
 from ..domain.sync import JournalMode, SyncRun, parse_closing_date
 from . import api, csrf
 from .api_models import MAX_ID
+from .corrections import state_words
 from .errors import error_response, register_error_handlers
 from .mapping_form import OVERRIDABLE, TRACKING_ATTRIBUTES, TRACKING_SLOTS, mapping_from_form
 from .permissions import refuse_unless_permitted
@@ -66,6 +70,9 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule("/preview", "preview", preview)
     bp.add_url_rule("/documents/<kind>", "documents", documents)
     bp.add_url_rule("/journals/<key>", "journal", journal)
+    bp.add_url_rule("/corrections", "corrections", corrections_page)
+    bp.add_url_rule("/corrections/decide", "decide_correction", decide_correction,
+                    methods=["POST"])
     bp.add_url_rule("/sync", "start_sync", start_sync, methods=["POST"])
     bp.add_url_rule(f"/runs/<int(max={MAX_ID}):run_id>", "run", run_page)
     bp.add_url_rule("/history", "history", history)
@@ -204,6 +211,30 @@ def journal(key: str) -> Any:
     return render_template("accounts_sync/journal.html", detail=detail, status=status,
                            closing_date=closing_date_arg(),
                            journal_run=status.active_runs.get(Kind.JOURNALS))
+
+
+def corrections_page() -> Any:
+    closing_date = closing_date_arg()
+    services = container()
+    plan = services.plan_corrections().execute(CorrectionsRequest(closing_date))
+    gateway = services.gateway()
+    links = {(c.kind, c.erp_id): gateway.web_url(c.kind, c.xero_id) for c in plan.corrections
+             if c.xero_id}
+    changes = services.list_xero_changes().execute(50)
+    status = services.get_status().execute()
+    return render_template("accounts_sync/corrections.html", plan=plan, xero_links=links,
+                           xero_changes=changes, active=status.active_runs.get(Kind.CORRECTIONS),
+                           state_words=state_words)
+
+
+def decide_correction() -> Any:
+    form = request.form
+    decided = container().decide_correction().execute(DecisionRequest(
+        Kind.parse(form.get("kind", "")), form.get("erp_id", ""), Choice.parse(form.get("choice", "")),
+        closing_date_arg(form), user_name()))
+    flash(f"{decided.number}: {decided.action.label}. {decided.reason}", "success")
+    return redirect(url_for("accounts_sync.corrections",
+                            closing_date=closing_date_arg(form).isoformat()))
 
 
 def start_sync() -> Any:
