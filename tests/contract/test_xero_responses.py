@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -106,7 +106,8 @@ def sale(number: str, account: str = "4000", contact: str = SEED_CUSTOMER,
          erp_contact: str = "7") -> TradeDocument:
     return TradeDocument(
         kind=Kind.SALES_ORDERS, erp_id=number.split("-")[-1], number=number,
-        contact=Contact(f"customer:{erp_contact}", contact), date=date.today(), due_date=None,
+        contact=Contact(f"customer:{erp_contact}", contact), date=date.today(),
+        due_date=date.today() + timedelta(days=30),  # Xero refuses an approved invoice without
         currency="AUD",
         lines=(DocumentLine("Shiraz", Decimal("6"), Decimal("19.9900"), account, "OUTPUT"),),
         url=f"https://erp.example/sales/{number}",
