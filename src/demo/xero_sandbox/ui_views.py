@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
 from .api_views import json_response, sandbox
+from .documents import amount_due
 from .faults import FaultError
 from .sandbox import UI_TABLES
 from .state import UI_KINDS, Kind, Org
@@ -87,8 +88,9 @@ def object_page(kind_name: str, doc_id: str) -> str:
         else:
             abort(404)
         accounts = {code: account["Name"] for code, account in org.accounts.items()}
+        due = amount_due(doc) if kind.name in ("Invoices", "CreditNotes") else None
     return render_template("xero_sandbox/object.html", org=org, kind=kind, doc=doc,
-                           accounts=accounts)
+                           accounts=accounts, due=due)
 
 
 @bp.get("/_state.json")
