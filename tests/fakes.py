@@ -31,6 +31,7 @@ from accounts_sync.application.ports import (
     ChartOfAccounts,
     Connection,
     DocumentUpdate,
+    ErpDocumentNow,
     KindTotals,
     Organisation,
     Page,
@@ -40,6 +41,7 @@ from accounts_sync.application.ports import (
     TokenSet,
     TrackingCategory,
     TrialBalanceRow,
+    XeroChange,
     XeroJournal,
     XeroJournalLine,
     XeroObjectState,
@@ -82,6 +84,7 @@ class LedgerState:
     preferences: dict[str, str] = field(default_factory=dict)
     next_run_id: int = 1
     owners: dict[int, str | None] = field(default_factory=dict)  # run id → worker holding it
+    xero_changes: dict[tuple[Kind, str], XeroChange] = field(default_factory=dict)
 
 
 @dataclass
@@ -89,6 +92,8 @@ class InMemoryStore:
     documents: dict[Kind, list[TradeDocument]] = field(default_factory=dict)
     cost_entries: list[CostEntry] = field(default_factory=list)
     edited_at: dict[tuple[Kind, str], datetime] = field(default_factory=dict)
+    cancelled: dict[tuple[Kind, str], TradeDocument] = field(default_factory=dict)
+    refund_of: dict[str, str] = field(default_factory=dict)  # refund erp id → sale erp id
     state: LedgerState = field(default_factory=LedgerState)
     commits: int = 0
 
@@ -148,9 +153,12 @@ class FakeDocumentSource:
         return self._synced(Kind.JOURNALS, journal_key(day, movement))
 
     def cost_flows(self, closing_date: date) -> list[CostFlow]:
+        return self._flows(closing_date, synced=False)
+
+    def _flows(self, closing_date: date, synced: bool) -> list[CostFlow]:
         sums: dict[tuple, list] = {}
         for e in self.store.cost_entries:
-            if e.date > closing_date or self._journal_synced(e.date, e.movement_type):
+            if e.date > closing_date or self._journal_synced(e.date, e.movement_type) != synced:
                 continue
             key = (e.date, e.movement_type, e.category, e.from_stage, e.to_stage, e.tracking)
             acc = sums.setdefault(key, [Decimal(0), 0])
@@ -176,6 +184,43 @@ class FakeDocumentSource:
 
     def journal_url(self, key: str) -> str:
         return f"http://erp.test/accounts/sync/journals/{key}"
+
+    def documents_now(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, ErpDocumentNow]:
+        current = {d.erp_id: d for d in self.store.documents.get(kind, [])}
+        found = {}
+        for erp_id in erp_ids:
+            refund_of = self.store.refund_of.get(erp_id, "") if kind is Kind.REFUNDS else ""
+            if erp_id in current:
+                found[erp_id] = ErpDocumentNow(erp_id, current[erp_id], refund_of=refund_of)
+            elif (kind, erp_id) in self.store.cancelled:
+                found[erp_id] = ErpDocumentNow(erp_id, None, "cancelled in the ERP", refund_of)
+            else:
+                found[erp_id] = ErpDocumentNow(erp_id, None, "deleted in the ERP", refund_of)
+        return found
+
+    def removed_after_sync(self, kind: Kind, limit: int) -> list[str]:
+        present = {d.erp_id for d in self.store.documents.get(kind, [])}
+        present |= {e for k, e in self.store.cancelled if k is kind}
+        return [r.erp_id for (k, _), r in self.state.records.items()
+                if k is kind and r.state is SyncState.SYNCED and r.erp_id not in present
+                and not r.fingerprint.startswith("removed:")][:limit]
+
+    def refunds_to_allocate(self, closing_date: date, limit: int) -> list[tuple[str, str]]:
+        allocated = {r.correction.original_erp_id for r in self.state.records.values()
+                     if r.correction is not None and r.state is SyncState.SYNCED
+                     and r.correction.original_kind is Kind.REFUNDS
+                     and r.correction.action.value == "allocate"}
+        pairs = []
+        for refund in sorted(self.store.documents.get(Kind.REFUNDS, []), key=lambda d: (d.date, d.erp_id)):
+            sale = self.store.refund_of.get(refund.erp_id)
+            if sale and refund.date <= closing_date and refund.erp_id not in allocated \
+                    and self._synced(Kind.REFUNDS, refund.erp_id) \
+                    and self._synced(Kind.SALES_ORDERS, sale):
+                pairs.append((refund.erp_id, sale))
+        return pairs[:limit]
+
+    def synced_cost_flows(self, closing_date: date) -> list[CostFlow]:
+        return self._flows(closing_date, synced=True)
 
 
 class FakeLedger:
@@ -228,6 +273,40 @@ class FakeLedger:
     def list_runs(self, limit: int, before_id: int | None = None) -> list[SyncRun]:
         runs = sorted(self.state.runs.values(), key=lambda r: -r.id)
         return [r for r in runs if before_id is None or r.id < before_id][:limit]
+
+    def corrections_of(self, originals: Sequence[tuple[Kind, str]]
+                       ) -> dict[tuple[Kind, str], list[SyncRecord]]:
+        wanted = set(originals)
+        found: dict[tuple[Kind, str], list[SyncRecord]] = {}
+        for record in self.state.records.values():
+            link = record.correction
+            if link is not None and (link.original_kind, link.original_erp_id) in wanted:
+                found.setdefault((link.original_kind, link.original_erp_id), []).append(record)
+        return found
+
+    def synced_journals(self, closing_date: date) -> list[SyncRecord]:
+        return sorted((r for (k, _), r in self.state.records.items()
+                       if k is Kind.JOURNALS and r.state is SyncState.SYNCED
+                       and date.fromisoformat(r.erp_id[:10]) <= closing_date),
+                      key=lambda r: r.erp_id)
+
+    def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]:
+        wanted = set(xero_ids)
+        found: dict[str, SyncRecord] = {}
+        for record in sorted(self.state.records.values(), key=lambda r: r.kind is not Kind.CORRECTIONS):
+            if record.xero_id in wanted:
+                found[record.xero_id] = record
+        return found
+
+    def save_xero_changes(self, changes: Sequence[XeroChange]) -> None:
+        for change in changes:
+            self.state.xero_changes[(change.kind, change.xero_id)] = change
+
+    def xero_changes(self, limit: int, ours_only: bool = False) -> list[XeroChange]:
+        changes = [c for c in self.state.xero_changes.values()
+                   if not ours_only or c.record_erp_id is not None]
+        changes.sort(key=lambda c: c.updated_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+        return changes[:limit]
 
     def last_synced_up_to(self, kind: Kind) -> date | None:
         return self.state.marks.get(kind)
@@ -1028,3 +1107,17 @@ def edited(store: InMemoryStore, document: TradeDocument, at: datetime) -> Trade
     docs[docs.index(document)] = changed
     store.edited_at[(document.kind, document.erp_id)] = at
     return changed
+
+
+def cancel(store: InMemoryStore, document: TradeDocument, at: datetime) -> None:
+    """The ERP cancels a document: it no longer counts, its edit time is recorded."""
+    docs = store.documents[document.kind]
+    docs.remove(next(d for d in docs if d.erp_id == document.erp_id))
+    store.cancelled[(document.kind, document.erp_id)] = document
+    store.edited_at[(document.kind, document.erp_id)] = at
+
+
+def delete(store: InMemoryStore, document: TradeDocument) -> None:
+    """The ERP deletes a document outright: no trace, no edit time."""
+    docs = store.documents[document.kind]
+    docs.remove(next(d for d in docs if d.erp_id == document.erp_id))

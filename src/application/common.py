@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from ..domain.corrections import LockPolicy, Period
 from ..domain.errors import GatewayUnavailable, NotConnected, Problem, ReauthorisationNeeded
-from .ports import AccountingGateway, ChartOfAccounts
+from .ports import AccountingGateway, ChartOfAccounts, SettingsStore
+
+LOCK_POLICY = "locked_period_policy"  # preference: carry (default) or hold
 
 
 def read_chart(gateway: AccountingGateway) -> tuple[ChartOfAccounts | None, Problem | None]:
@@ -17,3 +20,9 @@ def read_chart(gateway: AccountingGateway) -> tuple[ChartOfAccounts | None, Prob
             "xero",
             blocking=False,
         )
+
+
+def period_of(chart: ChartOfAccounts | None, settings: SettingsStore) -> Period:
+    """Xero's lock date with what Settings say to do with what falls inside it."""
+    lock = chart.organisation.lock_date if chart else None
+    return Period(lock, LockPolicy.parse(settings.preference(LOCK_POLICY, LockPolicy.CARRY.value)))

@@ -16,13 +16,22 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
+from ..domain.corrections import (
+    LockPolicy,
+    Period,
+    SentState,
+    carry_document,
+    carry_journal,
+    sent_state_of_document,
+    sent_state_of_journal,
+)
 from ..domain.documents import Kind, TradeDocument
 from ..domain.errors import AccountsSyncError, SyncRefused
 from ..domain.journals import AccountJournal, build_journals
 from ..domain.mapping import AccountMapping
 from ..domain.sync import JournalMode, SyncRecord, SyncRun, SyncState, SyncWindow
 from .checks import document_problems, journal_problems, with_defaults
-from .common import read_chart
+from .common import period_of, read_chart
 from .ports import AccountingGateway, ChartOfAccounts, Clock, PushResult, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
@@ -100,16 +109,20 @@ class ExecuteRun:
                 last_synced_up_to=None,
             )
             mapping = uow.settings.mapping()
+            period = period_of(chart, uow.settings)
             if run.kind is Kind.JOURNALS:
                 build = build_journals(uow.documents.cost_flows(run.closing_date), mapping)
-                problems = list(build.problems) + journal_problems(build.journals, chart)
-                if problems:
-                    raise SyncRefused(problems)
+                # A locked day never blocks the rest: its journal is carried to the first open
+                # day, or held back (a setting) and listed in the preview until the lock moves.
                 journals = [
-                    replace(j, url=uow.documents.journal_url(j.key),
+                    replace(carry_journal(j, period), url=uow.documents.journal_url(j.key),
                             tax_type=mapping.journal_tax_type)
                     for j in build.journals
+                    if not (period.is_locked(j.date) and period.policy is LockPolicy.HOLD)
                 ]
+                problems = list(build.problems) + journal_problems(journals, chart)
+                if problems:
+                    raise SyncRefused(problems)
                 total = len(journals)
             else:
                 total = uow.documents.summarize_unsynced(run.kind, run.closing_date).count
@@ -125,7 +138,8 @@ class ExecuteRun:
             if run.kind is not Kind.JOURNALS:
                 self.gateway.prepare_contacts(chunk)
             for start in range(0, len(chunk), self.batch_size):
-                run = self._send_batch(run, chunk[start:start + self.batch_size], chart, mapping)
+                run = self._send_batch(run, chunk[start:start + self.batch_size], chart, mapping,
+                                       period)
 
         with self.uow() as uow:
             run = run.finish(self.clock.now())
@@ -169,25 +183,29 @@ class ExecuteRun:
                  run.id, len(settled), len(stuck))
 
     def _send_batch(
-        self, run: SyncRun, items: list[Item], chart: ChartOfAccounts, mapping: AccountMapping
+        self, run: SyncRun, items: list[Item], chart: ChartOfAccounts, mapping: AccountMapping,
+        period: Period,
     ) -> SyncRun:
         refused: list[tuple[SyncRecord, str]] = []
         outgoing: list[_Outgoing] = []
         with self.uow() as uow:
             known = uow.ledger.records(run.kind, [_erp_id(i) for i in items])
             for item in items:
+                reasons: list[str] = []
                 if isinstance(item, TradeDocument):
                     item = with_defaults(item, mapping)
+                    if period.is_locked(item.date) and period.policy is LockPolicy.HOLD:
+                        reasons.append(held_reason(item.number, item.date, period))
+                    item = carry_document(item, period)
                 erp_id = _erp_id(item)
                 record = known.get(erp_id) or SyncRecord(
                     run.kind, erp_id, _number(item), item.fingerprint
                 )
                 if record.state is SyncState.SYNCED:
                     continue  # synced by a reconciliation or another path meanwhile
-                record = record.start(run.id, item.fingerprint)
-                reasons = (
-                    document_problems(item, chart) if isinstance(item, TradeDocument) else []
-                )
+                record = record.start(run.id, item.fingerprint, sent_state_of(item))
+                if isinstance(item, TradeDocument) and not reasons:
+                    reasons = document_problems(item, chart)
                 if reasons:
                     refused.append((record, " ".join(reasons)))
                 else:
@@ -199,6 +217,7 @@ class ExecuteRun:
         results = self._push(run, outgoing) if outgoing else []
 
         by_id = {r.erp_id: r for r in results}
+        default_status = (run.mode or JournalMode.DRAFT).value if run.kind is Kind.JOURNALS else ""
         settled: list[SyncRecord] = list(failed_locally)
         failures = [(r.number, r.last_error) for r in failed_locally]
         created = 0
@@ -212,13 +231,15 @@ class ExecuteRun:
                 failures.append((record.number, record.last_error))
             elif result.created:
                 created += 1
-                record = out.record.succeed(result.xero_id or "", now)
+                record = out.record.succeed(result.xero_id or "", now,
+                                            result.status or default_status, result.updated_at)
                 if result.warnings:
                     # Created, so never sent again; the warning is kept for a person to see.
                     record = replace(record, last_error="Xero warned: " + " ".join(result.warnings))
                     failures.append((record.number, record.last_error))
             elif result.xero_id and not result.errors:
-                record = out.record.succeed(result.xero_id, now)
+                record = out.record.succeed(result.xero_id, now, result.status or default_status,
+                                            result.updated_at)
             else:
                 record = out.record.fail(" ".join(result.errors + result.warnings)
                                          or "Xero refused this document without a reason.")
@@ -247,6 +268,17 @@ class ExecuteRun:
         if run.kind is Kind.REFUNDS:
             return self.gateway.push_credit_notes(items, key)
         return self.gateway.push_invoices(items, key)
+
+
+def sent_state_of(item: Item) -> SentState:
+    if isinstance(item, TradeDocument):
+        return sent_state_of_document(item)
+    return sent_state_of_journal(item)
+
+
+def held_reason(number: str, day: date, period: Period) -> str:
+    return (f"{number} is dated {day.isoformat()}, inside Xero's locked period (up to "
+            f"{period.lock_date}); it is held back, as Settings ask, until the lock date moves.")
 
 
 def _erp_id(item: Item) -> str:

@@ -45,6 +45,32 @@ class ChangedDocument:
 
 
 @dataclass(frozen=True)
+class ErpDocumentNow:
+    """A synced document as the ERP has it now: what would be sent, or why nothing would."""
+
+    erp_id: str
+    document: TradeDocument | None  # None: it no longer counts (cancelled, deleted, ...)
+    gone: str = ""  # why it no longer counts, e.g. "cancelled in the ERP"
+    refund_of: str = ""  # refunds: the ERP id of the sale it refunds
+
+
+@dataclass(frozen=True)
+class XeroChange:
+    """An invoice, credit note or manual journal changed in Xero since Accounts Sync last looked."""
+
+    kind: Kind
+    xero_id: str
+    number: str
+    status: str
+    total: Decimal
+    updated_at: datetime | None
+    web_url: str = ""
+    record_erp_id: str | None = None  # our record, when the object is one Accounts Sync sent
+    summary: str = ""  # what changed, in words
+    document_type: str = ""
+
+
+@dataclass(frozen=True)
 class Organisation:
     tenant_id: str
     name: str
@@ -111,6 +137,8 @@ class PushResult:
     # Xero may or may not have created it (its answer for this element was lost): the record
     # stays in_flight, so the next run looks it up in Xero before anything is resent.
     outcome_unknown: bool = False
+    status: str = ""  # the object's status in Xero after the write (AUTHORISED, DRAFT, ...)
+    updated_at: datetime | None = None  # Xero's UpdatedDateUTC after the write
 
     @property
     def created(self) -> bool:
@@ -301,6 +329,27 @@ class DocumentSource(Protocol):
 
     def journal_url(self, key: str) -> str: ...
 
+    # Books over time (DESIGN: "Books over time").
+
+    def documents_now(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, ErpDocumentNow]:
+        """The ERP's current version of these documents, in any status; every id is answered
+        (a deleted one with document None and gone 'deleted in the ERP')."""
+        ...
+
+    def removed_after_sync(self, kind: Kind, limit: int) -> list[str]:
+        """Synced documents the ERP deleted since (their host row is gone), not yet corrected."""
+        ...
+
+    def refunds_to_allocate(self, closing_date: date, limit: int) -> list[tuple[str, str]]:
+        """(refund erp id, sale erp id) of synced refunds of synced sales, dated up to the
+        closing date, whose credit note has not been allocated to the sale's invoice yet."""
+        ...
+
+    def synced_cost_flows(self, closing_date: date) -> list[CostFlow]:
+        """The flows of the journals already synced, up to the closing date, summed (as
+        cost_flows does for the unsynced ones): what their journals would say now."""
+        ...
+
 
 class SyncLedger(Protocol):
     """The plugin's own state: records, runs and the per-kind 'last synced up to' mark."""
@@ -337,6 +386,24 @@ class SyncLedger(Protocol):
     def list_runs(self, limit: int, before_id: int | None = None) -> list[SyncRun]: ...
 
     def last_synced_up_to(self, kind: Kind) -> date | None: ...
+
+    def corrections_of(
+        self, originals: Sequence[tuple[Kind, str]]
+    ) -> dict[tuple[Kind, str], list[SyncRecord]]:
+        """The correction records of these originals, oldest first (originals with none left out)."""
+        ...
+
+    def synced_journals(self, closing_date: date) -> list[SyncRecord]:
+        """The synced journal records dated up to the closing date."""
+        ...
+
+    def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]: ...
+
+    def save_xero_changes(self, changes: Sequence[XeroChange]) -> None: ...
+
+    def xero_changes(self, limit: int, ours_only: bool = False) -> list[XeroChange]:
+        """What was seen changed in Xero, the latest first."""
+        ...
 
     def set_last_synced_up_to(self, kind: Kind, day: date) -> None: ...
 

@@ -218,7 +218,7 @@ def test_if_modified_since_goes_out_in_whole_utc_seconds():
 
     moment = datetime(2026, 11, 26, 19, 30, 5, 999000, tzinfo=timezone(timedelta(hours=10)))
     assert payloads.http_timestamp(moment) == "2026-11-26T09:30:05"
-    assert payloads.parse_xero_timestamp("/Date(1796288467361+0000)/") == datetime(
+    assert payloads.parse_xero_datetime("/Date(1796288467361+0000)/") == datetime(
         2026, 12, 3, 9, 1, 7, 361000, tzinfo=UTC)
 
 

@@ -5,19 +5,65 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ...application.ports import XeroChange
+from ...domain.corrections import Choice, CorrectionAction, Decision, SentState, XeroSeen
 from ...domain.documents import Kind
 from ...domain.errors import RunAlreadyActive, RunNotFound
 from ...domain.journals import parse_journal_key
-from ...domain.sync import JournalMode, RunState, SyncRecord, SyncRun, SyncState
-from .plugin_tables import ACTIVE_RUN_STATES, MarkRow, RunRow, SyncRecordRow, utcnow
+from ...domain.money import format_money
+from ...domain.sync import CorrectionLink, JournalMode, RunState, SyncRecord, SyncRun, SyncState
+from .plugin_tables import ACTIVE_RUN_STATES, MarkRow, RunRow, SyncRecordRow, XeroChangeRow, utcnow
 
 IN_CHUNK = 500  # erp ids per IN (...) list
+
+
+def _correction(row: SyncRecordRow) -> CorrectionLink | None:
+    data = row.correction
+    if not data or not row.original_kind or not row.action:
+        return None
+    previous = data.get("previous")
+    return CorrectionLink(
+        original_kind=Kind(row.original_kind),
+        original_erp_id=row.original_erp_id or "",
+        action=CorrectionAction(row.action),
+        target_xero_id=data.get("target_xero_id", ""),
+        net_change=Decimal(data.get("net_change", "0")),
+        number=data.get("number", ""),
+        allocate_to=data.get("allocate_to", ""),
+        previous=SentState.from_json(previous) if previous else None,
+        reason=data.get("reason", ""),
+    )
+
+
+def _correction_values(link: CorrectionLink | None) -> dict[str, Any]:
+    if link is None:
+        return {"original_kind": None, "original_erp_id": None, "action": None, "correction": None}
+    return {
+        "original_kind": link.original_kind.value,
+        "original_erp_id": link.original_erp_id,
+        "action": link.action.value,
+        "correction": {
+            "target_xero_id": link.target_xero_id,
+            "net_change": format_money(link.net_change),
+            "number": link.number,
+            "allocate_to": link.allocate_to,
+            "previous": link.previous.to_json() if link.previous else None,
+            "reason": link.reason,
+        },
+    }
+
+
+def _decision(data: dict[str, Any] | None) -> Decision | None:
+    if not data:
+        return None
+    return Decision(Choice(data["choice"]), data.get("fingerprint", ""), data.get("by", ""))
 
 
 def _record(row: SyncRecordRow) -> SyncRecord:
@@ -33,6 +79,12 @@ def _record(row: SyncRecordRow) -> SyncRecord:
         last_error=row.last_error,
         run_id=row.run_id,
         synced_at=row.synced_at,
+        sent=SentState.from_json(row.sent) if row.sent else None,
+        xero_status=row.xero_status or "",
+        xero_updated_at=row.xero_updated_at,
+        xero_seen=XeroSeen.from_json(row.xero_seen),
+        decision=_decision(row.decision),
+        correction=_correction(row),
     )
 
 
@@ -50,6 +102,14 @@ def _record_values(record: SyncRecord, now: datetime) -> dict[str, Any]:
         "updated_at": now,
         "journal_date": None,
         "movement_type": None,
+        "sent": record.sent.to_json() if record.sent else None,
+        "xero_status": record.xero_status,
+        "xero_updated_at": record.xero_updated_at,
+        "xero_seen": record.xero_seen.to_json() if record.xero_seen else None,
+        "decision": ({"choice": record.decision.choice.value,
+                      "fingerprint": record.decision.fingerprint, "by": record.decision.by}
+                     if record.decision else None),
+        **_correction_values(record.correction),
     }
     if record.kind is Kind.JOURNALS:
         try:
@@ -162,6 +222,75 @@ class SqlSyncLedger:
             stmt = stmt.where(SyncRecordRow.erp_id > after)
         stmt = stmt.order_by(SyncRecordRow.kind, SyncRecordRow.erp_id).limit(limit)
         return [_record(row) for row in self.session.scalars(stmt)]
+
+    # ------------------------------------------------------------ books over time
+
+    def corrections_of(
+        self, originals: Sequence[tuple[Kind, str]]
+    ) -> dict[tuple[Kind, str], list[SyncRecord]]:
+        by_kind: dict[Kind, list[str]] = defaultdict(list)
+        for kind, erp_id in dict.fromkeys(originals):
+            by_kind[kind].append(erp_id)
+        found: dict[tuple[Kind, str], list[SyncRecord]] = defaultdict(list)
+        for kind, ids in by_kind.items():
+            for start in range(0, len(ids), IN_CHUNK):
+                rows = self._record_rows(
+                    SyncRecordRow.kind == Kind.CORRECTIONS.value,
+                    SyncRecordRow.original_kind == kind.value,
+                    SyncRecordRow.original_erp_id.in_(ids[start:start + IN_CHUNK]),
+                )
+                for row in sorted(rows, key=lambda r: r.id):
+                    found[(kind, row.original_erp_id or "")].append(_record(row))
+        return dict(found)
+
+    def synced_journals(self, closing_date: date) -> list[SyncRecord]:
+        rows = self._record_rows(
+            SyncRecordRow.kind == Kind.JOURNALS.value,
+            SyncRecordRow.state == SyncState.SYNCED.value,
+            SyncRecordRow.journal_date <= closing_date,
+        )
+        return [_record(row) for row in sorted(rows, key=lambda r: r.erp_id)]
+
+    def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]:
+        ids = list(dict.fromkeys(i for i in xero_ids if i))
+        found: dict[str, SyncRecord] = {}
+        for start in range(0, len(ids), IN_CHUNK):
+            rows = self._record_rows(SyncRecordRow.xero_id.in_(ids[start:start + IN_CHUNK]))
+            # An original wins over a correction that names the same object (an update).
+            for row in sorted(rows, key=lambda r: r.kind != Kind.CORRECTIONS.value):
+                found[row.xero_id or ""] = _record(row)
+        return found
+
+    def save_xero_changes(self, changes: Sequence[XeroChange]) -> None:
+        now = utcnow()
+        for change in changes:
+            row = self.session.scalar(select(XeroChangeRow).where(
+                XeroChangeRow.kind == change.kind.value, XeroChangeRow.xero_id == change.xero_id))
+            if row is None:
+                row = XeroChangeRow(kind=change.kind.value, xero_id=change.xero_id)
+                self.session.add(row)
+            row.number = change.number[:255]
+            row.status = change.status
+            row.document_type = change.document_type
+            row.total = change.total
+            row.updated_at = change.updated_at
+            row.seen_at = now
+            row.record_erp_id = change.record_erp_id
+            row.web_url = change.web_url[:500]
+            row.summary = change.summary
+        self.session.flush()
+
+    def xero_changes(self, limit: int, ours_only: bool = False) -> list[XeroChange]:
+        stmt = select(XeroChangeRow).order_by(XeroChangeRow.updated_at.desc(),
+                                              XeroChangeRow.id.desc()).limit(limit)
+        if ours_only:
+            stmt = stmt.where(XeroChangeRow.record_erp_id.is_not(None))
+        return [
+            XeroChange(Kind(row.kind), row.xero_id, row.number, row.status,
+                       Decimal(row.total), row.updated_at, row.web_url, row.record_erp_id,
+                       row.summary, row.document_type)
+            for row in self.session.scalars(stmt)
+        ]
 
     # ------------------------------------------------------------ runs
 

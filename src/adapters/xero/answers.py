@@ -22,7 +22,7 @@ from ...application.ports import (
 from ...domain.corrections import SentLine
 from ...domain.documents import Kind, TrackingRef
 from ...domain.money import ZERO
-from .payloads import parse_xero_date, parse_xero_timestamp
+from .payloads import parse_xero_date, parse_xero_datetime
 
 XERO_KIND = {"ACCREC": Kind.SALES_ORDERS, "ACCPAY": Kind.PURCHASE_ORDERS,
              "ACCRECCREDIT": Kind.REFUNDS, "ACCPAYCREDIT": Kind.REFUNDS}
@@ -85,7 +85,7 @@ def invoice_state(element: Mapping[str, Any], web_url: WebUrl) -> XeroObjectStat
         amount_credited=amount(element.get("AmountCredited")),
         reference=_text(element.get("Reference")),
         contact_name=_text((element.get("Contact") or {}).get("Name")),
-        updated_at=parse_xero_timestamp(element.get("UpdatedDateUTC")),
+        updated_at=parse_xero_datetime(element.get("UpdatedDateUTC")),
         web_url=web_url(kind, doc_type, xero_id),
         lines=_document_lines(element),
         due_date=parse_xero_date(element.get("DueDate")),
@@ -119,7 +119,7 @@ def credit_note_state(element: Mapping[str, Any], web_url: WebUrl) -> XeroObject
         allocations=allocations,
         reference=_text(element.get("Reference")),
         contact_name=_text((element.get("Contact") or {}).get("Name")),
-        updated_at=parse_xero_timestamp(element.get("UpdatedDateUTC")),
+        updated_at=parse_xero_datetime(element.get("UpdatedDateUTC")),
         web_url=web_url(Kind.REFUNDS, doc_type, xero_id),
         lines=_document_lines(element),
         currency=_text(element.get("CurrencyCode")),
@@ -141,7 +141,7 @@ def manual_journal_state(element: Mapping[str, Any], web_url: WebUrl) -> XeroObj
         status=_text(element.get("Status")),
         date=parse_xero_date(element.get("Date")),
         total=sum((line.amount for line in lines if line.amount > 0), ZERO),
-        updated_at=parse_xero_timestamp(element.get("UpdatedDateUTC")),
+        updated_at=parse_xero_datetime(element.get("UpdatedDateUTC")),
         web_url=web_url(Kind.JOURNALS, "", xero_id),
         lines=lines,
         url=_text(element.get("Url")),
@@ -228,5 +228,5 @@ def ledger_journal(element: Mapping[str, Any]) -> XeroJournal:
         source_id=_text(element.get("SourceID")),
         reference=_text(element.get("Reference")),
         lines=lines,
-        created_at=parse_xero_timestamp(element.get("CreatedDateUTC")),
+        created_at=parse_xero_datetime(element.get("CreatedDateUTC")),
     )

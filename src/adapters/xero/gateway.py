@@ -339,7 +339,9 @@ class XeroGateway:
         if errors or not xero_id or str(xero_id) == payloads.ZERO_ID:
             return PushResult(out.erp_id, errors=errors or ("Xero did not return an id for this document.",),
                               warnings=warnings)
-        return PushResult(out.erp_id, xero_id=str(xero_id), warnings=warnings)
+        return PushResult(out.erp_id, xero_id=str(xero_id), warnings=warnings,
+                          status=str(element.get("Status") or ""),
+                          updated_at=payloads.parse_xero_datetime(element.get("UpdatedDateUTC")))
 
     # ------------------------------------------------------------------ contacts
 
@@ -558,7 +560,7 @@ class XeroGateway:
             Kind.PURCHASE_ORDERS: (INVOICES, CREDIT_NOTES),
             Kind.REFUNDS: (CREDIT_NOTES, INVOICES),
             Kind.JOURNALS: (MANUAL_JOURNALS,),
-        }[kind]
+        }.get(kind, (INVOICES, CREDIT_NOTES, MANUAL_JOURNALS))  # corrections: any of them
         found: dict[str, XeroObjectState] = {}
         for endpoint in places:
             missing = [i for i in wanted if i not in found]
@@ -596,9 +598,11 @@ class XeroGateway:
         """One page (100) of what changed since `since`, oldest change first. The moment goes
         out rounded down to the second, so a caller that keeps the last UpdatedDateUTC it saw
         may meet a few objects again: drop repeats by id and time."""
-        tenant = self.connector.active_tenant_id()
         endpoint = {Kind.SALES_ORDERS: INVOICES, Kind.PURCHASE_ORDERS: INVOICES,
-                    Kind.REFUNDS: CREDIT_NOTES, Kind.JOURNALS: MANUAL_JOURNALS}[kind]
+                    Kind.REFUNDS: CREDIT_NOTES, Kind.JOURNALS: MANUAL_JOURNALS}.get(kind)
+        if endpoint is None:  # corrections are found under the kind of the object they made
+            return ChangedPage((), None)
+        tenant = self.connector.active_tenant_id()
         params = {"page": str(max(page, 1)), "order": "UpdatedDateUTC ASC"}
         if kind is Kind.SALES_ORDERS:
             params["where"] = 'Type=="ACCREC"'

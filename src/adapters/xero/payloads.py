@@ -21,6 +21,7 @@ from ...domain.documents import (
     Contact,
     DocumentLine,
     Kind,
+    LineAmountTypes,
     TrackingRef,
     TradeDocument,
 )
@@ -128,19 +129,19 @@ def parse_xero_date(value: Any) -> date | None:
         return None
 
 
-def parse_xero_timestamp(value: Any) -> datetime | None:
-    """`/Date(1573755038314+0000)/` or an ISO date-time → an aware UTC datetime."""
+def parse_xero_datetime(value: Any) -> datetime | None:
+    """`/Date(1546214400000+0000)/` or an ISO timestamp → an aware UTC datetime."""
     if value in (None, ""):
         return None
     text = str(value).strip()
     match = _MS_DATE.match(text)
     if match:
-        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(match[1]))
+        return datetime.fromtimestamp(int(match[1]) / 1000, tz=UTC)
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def http_timestamp(moment: datetime) -> str:
@@ -294,10 +295,11 @@ def _common(body: dict[str, Any], document: TradeDocument, status: str, with_url
         body["Url"] = document.url
     if not document.lines:
         raise PayloadProblem(f"{document.number} has no lines; Xero needs at least one.")
-    body["LineItems"] = [_line_item(line) for line in document.lines]
+    with_tax = document.line_amount_types is not LineAmountTypes.NO_TAX
+    body["LineItems"] = [_line_item(line, with_tax) for line in document.lines]
 
 
-def _line_item(line: DocumentLine) -> dict[str, Any]:
+def _line_item(line: DocumentLine, with_tax: bool = True) -> dict[str, Any]:
     item: dict[str, Any] = {"Description": line.description or "-", "Quantity": line.quantity}
     unit = line.unit_amount
     if _places(unit) <= UNIT_DP:
@@ -312,6 +314,10 @@ def _line_item(line: DocumentLine) -> dict[str, Any]:
         item["AccountCode"] = line.account_code
     if line.tax_type:
         item["TaxType"] = line.tax_type
+        if with_tax:
+            # The ERP's own tax, so Xero's totals are the ERP's to the cent (an adjustment's tax
+            # is a difference of the ERP's per-line taxes, which Xero's rate need not give).
+            item["TaxAmount"] = money(line.tax_amount)
     if line.tracking:
         item["Tracking"] = _tracking(line.tracking)
     return item
