@@ -114,7 +114,8 @@ def sale(number: str, account: str = "4000", contact: str = SEED_CUSTOMER,
         contact=Contact(f"customer:{erp_contact}", contact), date=date.today(),
         due_date=date.today() + timedelta(days=30),  # Xero refuses an approved invoice without
         currency="AUD",
-        lines=(DocumentLine("Shiraz", Decimal("6"), Decimal("19.9900"), account, "OUTPUT"),),
+        lines=(DocumentLine("Shiraz", Decimal("6"), Decimal("19.9900"), account, "OUTPUT",
+                            tax_amount=Decimal("11.99")),),
         url=f"https://erp.example/sales/{number}",
     )
 
@@ -303,7 +304,7 @@ def test_update_void_and_allocation_answers_match_the_spec_and_map_in_order(
 
     invoice_id, other_id = (r.xero_id for r in gateway.push_invoices([sale("SO-1"), sale("SO-2")],
                                                                      "contract-1"))
-    line = DocumentLine("Return", Decimal("1"), Decimal("10"), "4000", "OUTPUT")
+    line = DocumentLine("Return", Decimal("1"), Decimal("10"), "4000", "OUTPUT", Decimal("1.00"))
     refund = TradeDocument(Kind.REFUNDS, "9", "RF-9", Contact("customer:7", SEED_CUSTOMER),
                            date.today(), None, "AUD", (line,))
     [credit] = gateway.push_credit_notes([refund], "contract-2")

@@ -17,18 +17,36 @@ from accounts_sync.domain.documents import DocumentLine, Kind
 from accounts_sync.domain.journals import AccountJournal, JournalLine
 from accounts_sync.domain.sync import JournalMode, SyncRecord
 
+from accounts_sync.domain.money import money
+
+from . import test_xero_gateway_harness as harness
 from .test_xero_gateway_harness import (  # noqa: F401 - fixtures
     AU_TENANT_ID,
     Xero,
     api_calls,
     connected_fixture,
-    purchase,
-    refund,
-    sale,
     sandbox_fixture,
     sandbox_server_fixture,
     xero_fixture,
 )
+
+
+def taxed(document):
+    """The ERP's own GST on every line (10%), as it is sent to Xero."""
+    lines = tuple(replace(line, tax_amount=money(line.line_amount / 10)) for line in document.lines)
+    return replace(document, lines=lines, fingerprint="")
+
+
+def sale(n: int, **kw):
+    return taxed(harness.sale(n, **kw))
+
+
+def purchase(n: int, **kw):
+    return taxed(harness.purchase(n, **kw))
+
+
+def refund(n: int, **kw):
+    return taxed(harness.refund(n, **kw))
 
 SO, PO, RF = Kind.SALES_ORDERS, Kind.PURCHASE_ORDERS, Kind.REFUNDS
 APPLIED = "This document cannot be edited as it has a payment or credit note allocated to it."
@@ -42,7 +60,7 @@ def created(results) -> list[str]:
 
 def larger(document, quantity: str = "24"):
     first = replace(document.lines[0], quantity=Decimal(quantity))
-    return replace(document, lines=(first, *document.lines[1:]), fingerprint="")
+    return taxed(replace(document, lines=(first, *document.lines[1:]), fingerprint=""))
 
 
 def journal(day: date, amount: str = "100.00", key: str = "") -> AccountJournal:
@@ -150,9 +168,9 @@ def test_updates_of_invoices_and_credit_notes_in_one_call_each_keep_their_order(
     [invoice_id] = created(gateway.push_invoices([sale(1)], "push-1"))
     [credit_id] = created(gateway.push_credit_notes([refund(2)], "push-2"))
     bigger_refund = larger(refund(2), "1")
-    bigger_refund = replace(bigger_refund, lines=(replace(bigger_refund.lines[0],
-                                                          unit_amount=Decimal("30.0000")),),
-                            fingerprint="")
+    bigger_refund = taxed(replace(bigger_refund, lines=(replace(bigger_refund.lines[0],
+                                                                unit_amount=Decimal("30.0000")),),
+                                  fingerprint=""))
     results = gateway.update_documents([
         DocumentUpdate(credit_id, bigger_refund),
         DocumentUpdate(invoice_id, larger(sale(1))),
