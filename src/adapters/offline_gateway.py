@@ -41,6 +41,9 @@ class OfflineGateway:
 
     # Xero's side of the books: nothing can be read or changed without a connection.
 
+    def find_by_number(self, document_type: str, numbers: Sequence[str]) -> dict[str, str]:
+        raise NotConnected()
+
     def object_states(self, kind, xero_ids: Sequence[str]):
         raise NotConnected()
 

@@ -15,9 +15,8 @@ from accounts_sync.application.ports import Allocation, DocumentUpdate, StatusCh
 from accounts_sync.domain.costs import MovementType
 from accounts_sync.domain.documents import DocumentLine, Kind
 from accounts_sync.domain.journals import AccountJournal, JournalLine
-from accounts_sync.domain.sync import JournalMode, SyncRecord
-
 from accounts_sync.domain.money import money
+from accounts_sync.domain.sync import JournalMode, SyncRecord
 
 from . import test_xero_gateway_harness as harness
 from .test_xero_gateway_harness import (  # noqa: F401 - fixtures
