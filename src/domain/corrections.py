@@ -413,6 +413,7 @@ class Correction:
     difference: tuple[SentLine, ...] = field(default=())
     xero_status: str = ""  # the original's status in Xero when planned
     xero_due: Decimal | None = None  # what was still owing on it (or left of a credit) then
+    erp_url: str = ""  # the ERP page of the original (empty once the ERP deleted it)
 
     @property
     def settles_to(self) -> SentState:
@@ -547,7 +548,8 @@ def plan_document(
         return None
     base = dict(kind=original.kind, erp_id=original.erp_id, number=original.number,
                 old=old, new=new, target_fingerprint=now.fingerprint, xero_id=original.xero_id,
-                xero_status=original.xero.status, xero_due=original.xero.amount_due)
+                xero_status=original.xero.status, xero_due=original.xero.amount_due,
+                erp_url=now.url)
     decision = _decision_for(original, now.fingerprint)
     if decision is not None and decision.choice is Choice.ACCEPT:
         return Correction(action=CorrectionAction.ACCEPT, reason=_accepted(decision), **base)
@@ -702,7 +704,8 @@ def plan_journal(
     difference = line_difference(old.lines, new.lines)
     base = dict(kind=Kind.JOURNALS, erp_id=original.erp_id, number=original.number, old=old,
                 new=new, target_fingerprint=target, xero_id=original.xero_id,
-                difference=difference, xero_status=original.xero.status, xero_due=original.xero.amount_due)
+                difference=difference, xero_status=original.xero.status,
+                xero_due=original.xero.amount_due, erp_url=now.url if now is not None else "")
     if not difference:
         return Correction(action=CorrectionAction.ACCEPT,
                           reason="The journal's cost entries changed but its lines did not.",
