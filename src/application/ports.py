@@ -91,6 +91,7 @@ class Account:
     type: str
     status: str = "ACTIVE"
     system_account: str = ""
+    account_id: str = ""  # Xero's AccountID (what reports name accounts by)
 
     @property
     def is_active(self) -> bool:
