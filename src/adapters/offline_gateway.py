@@ -6,7 +6,8 @@ plain reason instead of failing somewhere deeper.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from ..domain.errors import NotConnected
 
@@ -38,3 +39,13 @@ class OfflineGateway:
 
     def find_existing(self, kind, records: Sequence) -> dict[str, str]:
         raise NotConnected()
+
+    def forget_chart(self) -> None:
+        return None
+
+    def currencies(self) -> frozenset[str]:
+        raise NotConnected()
+
+    @contextmanager
+    def observe(self, listener: Callable[[str], None]) -> Iterator[None]:
+        yield

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from .documents import Kind
 from .errors import (
@@ -86,6 +87,17 @@ _RECORD_MOVES = {
 }
 
 
+class RefusedBy(StrEnum):
+    """Who refused a document: Accounts Sync before sending it, or Xero when it arrived."""
+
+    ACCOUNTS_SYNC = "accounts_sync"
+    XERO = "xero"
+
+    @property
+    def label(self) -> str:
+        return "Accounts Sync" if self is RefusedBy.ACCOUNTS_SYNC else "Xero"
+
+
 def idempotency_key(kind: Kind, erp_id: str, fingerprint: str) -> str:
     """Deterministic: the same content of the same document always gets the same key."""
     return f"as-{kind.value}-{erp_id}-{fingerprint[:16]}"
@@ -106,6 +118,7 @@ class SyncRecord:
     last_error: str = ""
     run_id: int | None = None
     synced_at: datetime | None = None
+    refused_by: RefusedBy | None = None  # set with a failure: who refused it
 
     def _move(self, to: SyncState, **changes: object) -> SyncRecord:
         if to not in _RECORD_MOVES[self.state]:
@@ -115,20 +128,47 @@ class SyncRecord:
         return replace(self, state=to, **changes)
 
     def start(self, run_id: int, fingerprint: str) -> SyncRecord:
+        # The last reason is kept while it is being sent: should the run stop before Xero
+        # answers, the person still sees why it failed before (see `unconfirmed`).
         return self._move(
             SyncState.IN_FLIGHT,
             run_id=run_id,
             fingerprint=fingerprint,
             idempotency_key=idempotency_key(self.kind, self.erp_id, fingerprint),
             attempts=self.attempts + 1,
-            last_error="",
+            refused_by=None,
         )
 
     def succeed(self, xero_id: str, at: datetime) -> SyncRecord:
-        return self._move(SyncState.SYNCED, xero_id=xero_id, last_error="", synced_at=at)
+        return self._move(SyncState.SYNCED, xero_id=xero_id, last_error="", synced_at=at,
+                          refused_by=None)
 
-    def fail(self, error: str) -> SyncRecord:
-        return self._move(SyncState.FAILED, last_error=error)
+    def fail(self, error: str, by: RefusedBy = RefusedBy.XERO) -> SyncRecord:
+        return self._move(SyncState.FAILED, last_error=error, refused_by=by)
+
+    def unconfirmed(self, why: str) -> SyncRecord:
+        """Still in flight after its run ended: say why and what to do, keep the earlier reason."""
+        if self.state is not SyncState.IN_FLIGHT:
+            return self
+        earlier = self.last_error
+        if earlier.startswith(UNCONFIRMED_PREFIX):
+            earlier = earlier.split(EARLIER_MARK, 1)[1] if EARLIER_MARK in earlier else ""
+        text = f"{UNCONFIRMED_PREFIX} {why} {UNCONFIRMED_ACTION}"
+        return replace(self, last_error=text + (f"{EARLIER_MARK}{earlier}" if earlier else ""))
+
+
+UNCONFIRMED_PREFIX = "Not confirmed by Xero:"
+UNCONFIRMED_ACTION = ("Nothing is lost: press Retry (reconnect first if Xero asks); Accounts Sync "
+                      "looks it up in Xero before sending it again, so it is never sent twice.")
+EARLIER_MARK = " Before that: "
+
+
+class Failure(NamedTuple):
+    """One document a run could not get into Xero, and who refused it."""
+
+    number: str
+    reason: str
+    by: str = RefusedBy.XERO.value
 
 
 MAX_FAILURES_KEPT = 200
@@ -173,7 +213,8 @@ class SyncRun:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     heartbeat_at: datetime | None = None
-    failures: tuple[tuple[str, str], ...] = field(default=())  # (document number, reason)
+    failures: tuple[Failure, ...] = field(default=())
+    note: str = ""  # while running: what it is doing or waiting for (e.g. Xero's limits)
 
     def _move(self, to: RunState, **changes: object) -> SyncRun:
         if to not in _RUN_MOVES[self.state]:
@@ -189,32 +230,49 @@ class SyncRun:
         done: int,
         created: int,
         failed: int,
-        failures: list[tuple[str, str]],
+        failures: list[Failure] | list[tuple[str, str, str]],
         at: datetime,
     ) -> SyncRun:
         """Count one settled batch; only the first failures are kept, the count stays exact."""
         if self.state is not RunState.RUNNING:
             raise InvalidTransition(f"Run {self.id} is {self.state.value}, not running.")
+        kept = tuple(Failure(*f) for f in failures)
         return replace(
             self,
             done=self.done + done,
             created=self.created + created,
             failed=self.failed + failed,
-            failures=(self.failures + tuple(failures))[:MAX_FAILURES_KEPT],
+            failures=(self.failures + kept)[:MAX_FAILURES_KEPT],
             heartbeat_at=at,
+            note="",
         )
+
+    def noting(self, note: str) -> SyncRun:
+        return replace(self, note=note)
 
     def finish(self, at: datetime) -> SyncRun:
         to = RunState.FAILED if self.failed else RunState.SUCCEEDED
-        message = (
-            f"{self.created} sent, {self.failed} failed."
-            if self.failed
-            else f"{self.created} sent to Xero."
-        )
-        return self._move(to, finished_at=at, message=message)
+        return self._move(to, finished_at=at, message=self.summary(), note="")
+
+    def summary(self) -> str:
+        """What the run did, in the words an accountant reads: '179 of 180 sent, 1 failed.'"""
+        what = self.kind.label.lower()
+        if self.total == 0 and not self.done:
+            return (f"Nothing to send: every {what[:-1]} up to "
+                    f"{self.closing_date.strftime('%d %b %Y').lstrip('0')} is already in Xero.")
+        if not self.failed:
+            already = self.total - self.created
+            return f"{self.created:,} sent to Xero" + (
+                f" ({already:,} already there)." if already > 0 else ".")
+        return f"{self.created:,} of {self.total:,} sent, {self.failed:,} failed."
 
     def abort(self, message: str, at: datetime) -> SyncRun:
-        return self._move(RunState.ABORTED, finished_at=at, message=message)
+        return self._move(RunState.ABORTED, finished_at=at, message=message, note="")
+
+    @property
+    def refused_locally(self) -> int:
+        """Failures kept that Accounts Sync refused itself (the rest Xero refused)."""
+        return sum(1 for f in self.failures if f.by == RefusedBy.ACCOUNTS_SYNC.value)
 
     @property
     def is_active(self) -> bool:

@@ -80,7 +80,7 @@ def test_journals_inside_the_lock_period_are_refused_with_the_lock_date(store, g
     gateway.chart_ = default_chart(lock_date=date(2026, 10, 31))
     store.cost_entries += [entry(day=date(2026, 10, 31)), entry(day=date(2026, 11, 1))]
     run = post.execute(req())
-    assert run.state is RunState.ABORTED and "2026-10-31" in run.message
+    assert run.state is RunState.ABORTED and "31 Oct 2026" in run.message
     assert gateway.push_calls == []
 
 

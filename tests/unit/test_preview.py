@@ -54,7 +54,9 @@ def test_all_problems_are_gathered_before_any_sync(store, gateway, preview, sync
 
     result = preview.execute(PreviewRequest(TODAY))
     codes = {p.code for p in result.problems}
-    assert {"unmapped_account", "archived_account", "documents_locked"} <= codes
+    assert {"unmapped_account", "archived_account", "documents_refused"} <= codes
+    locked = result.refused[Kind.SALES_ORDERS]
+    assert locked.count == 1 and "locked period" in locked.shown[0].reasons[0]
     assert [w.code for w in result.warnings] == ["changed_after_sync"]
     assert synced.number in result.warnings[0].message
 
