@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -106,11 +106,13 @@ class HostErp:
     def sales_order(
         self, customer_id: int, *, number: str | None = None, status: str = "invoiced",
         invoice_date: date | None = DEFAULT_DAY, order_date: date | None = None,
-        due_date: date | None = None, currency: str = "AUD", reference: str = "",
+        due_date: date | None | str = "terms", currency: str = "AUD", reference: str = "",
         line_amount_types: str = "Exclusive", lines: list[Line] | None = None,
         total: str | Decimal | None = None, updated_at: datetime = DEFAULT_STAMP,
     ) -> int:
         lines = [line()] if lines is None else lines
+        if due_date == "terms":  # an invoice is due 30 days after it is dated, as the ERP does
+            due_date = invoice_date + timedelta(days=30) if invoice_date else None
         so_id = self._insert(host.sales_orders, {
             "number": number or f"SO-{self._next():06d}", "customer_id": customer_id,
             "order_date": order_date or invoice_date or DEFAULT_DAY, "invoice_date": invoice_date,
@@ -125,13 +127,16 @@ class HostErp:
     def purchase_order(
         self, supplier_id: int, *, number: str | None = None, status: str = "billed",
         bill_date: date | None = DEFAULT_DAY, order_date: date | None = None,
-        received_date: date | None = None, due_date: date | None = None, currency: str = "AUD",
+        received_date: date | None = None, due_date: date | None | str = "terms",
+        currency: str = "AUD",
         supplier_invoice_number: str = "", line_amount_types: str = "Exclusive",
         lines: list[Line] | None = None, total: str | Decimal | None = None,
         updated_at: datetime = DEFAULT_STAMP,
     ) -> int:
         lines = [line("Shiraz fruit, 2.5 t", "2.5", "2200.00", account="1410", tax_type="INPUT")] \
             if lines is None else lines
+        if due_date == "terms":
+            due_date = bill_date + timedelta(days=30) if bill_date else None
         po_id = self._insert(host.purchase_orders, {
             "number": number or f"PO-{self._next():06d}", "supplier_id": supplier_id,
             "order_date": order_date or bill_date or DEFAULT_DAY, "received_date": received_date,

@@ -104,9 +104,12 @@ def test_sync_runs_in_the_background_and_leaves_exactly_the_failures(app, winery
     run = client.get(f"/accounts/sync/api/runs/{run_id}").json
     assert (run["state"], run["total"], run["created"], run["failed"]) == ("failed", 8, 7, 1)
     assert run["failures"][0]["number"] == "SO-BAD" and "archived" in run["failures"][0]["reason"]
+    # Accounts Sync's own checks refused it: Xero never saw it.
+    assert run["failures"][0]["refused_by"] == "accounts_sync"
     html = client.get(f"/accounts/sync/documents/sales_orders?closing_date={TODAY}").get_data(
         as_text=True)
-    assert "1 failed last time" in html and "SO-BAD" in html and ">Retry<" in html
+    assert "1 not sent last time" in html and "SO-BAD" in html and ">Retry<" in html
+    assert 'data-refused-by="accounts_sync"' in html
     assert "SO-1<" not in html
     assert len(gateway.created(Kind.SALES_ORDERS)) == 7
 
@@ -166,7 +169,7 @@ def test_journal_detail_balances_and_links_each_cost_to_its_operation(app, winer
     assert missing.status_code == 404 and "preview again" in missing.get_data(as_text=True)
 
 
-def test_save_and_sync_posts_journals_in_the_chosen_mode_and_remembers_it(app, winery, gateway):
+def test_save_and_sync_posts_journals_in_the_chosen_mode_and_remembers_it(app, winery, gateway, erp):
     client = logged_in(app, "accountant")
     token = csrf(client, "/accounts/sync/")
     started = client.post("/accounts/sync/api/sync", headers={"X-CSRFToken": token},
@@ -174,8 +177,17 @@ def test_save_and_sync_posts_journals_in_the_chosen_mode_and_remembers_it(app, w
     wait(app, started.json["run"]["id"])
     assert [o.status for o in gateway.created(Kind.JOURNALS)] == ["POSTED"]
     assert client.get("/accounts/sync/api/status").json["journal_mode"] == "POSTED"
+    # A later bottling, not yet sent: its Save and Sync offers the mode chosen last time.
+    op = erp.operation("BTL-0413", "Bottling BTL-0413")
+    erp.cost_entry(op, date(2026, 11, 3), "bottling", "dry_goods", "100.0000", "dry_goods",
+                   "finished_goods", vintage="2024", description="Glass for BTL-0413")
+    preview = client.get(f"/accounts/sync/preview?closing_date={TODAY}")
+    assert 'value="posted" checked' in preview.get_data(as_text=True)
+    # The journal now in Xero looks sent: its status there, a link, and no Save and Sync.
     journal = client.get(f"/accounts/sync/journals/2026-11-02-bottling?closing_date={TODAY}")
-    assert 'value="posted" checked' in journal.get_data(as_text=True)
+    html = journal.get_data(as_text=True)
+    assert "Journal in Xero" in html and "In Xero as Posted" in html
+    assert "https://xero.test/journals/" in html and ">Save and Sync<" not in html
 
 
 def test_settings_refuse_archived_and_wrong_type_accounts_with_reasons(app, winery):

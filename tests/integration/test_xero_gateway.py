@@ -88,7 +88,8 @@ def test_the_chart_is_read_once_and_cached(connected: Xero):
     assert chart.organisation.lock_date is not None
     assert chart.account("1460").status == "ARCHIVED"
     calls = len(api_calls(connected.sandbox))
-    assert calls == 3  # Organisation, Accounts, TaxRates; tracking only for the settings page
+    # Organisation, Accounts, TaxRates, TrackingCategories: every line's tracking is checked.
+    assert calls == 4
     for _ in range(3):
         assert connected.gateway.chart() == chart
     assert len(api_calls(connected.sandbox)) == calls
