@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -33,6 +34,9 @@ from ...domain.sync import SyncState
 from .plugin_tables import SyncRecordRow
 
 IN_CHUNK = 500
+# Below this many sendable documents of a kind, their values are read afresh on every call
+# (milliseconds); above it, they are kept between calls (_FactCache.shared).
+FACT_CACHE_MIN_DOCUMENTS = 5_000
 # Documents stamped this long before the last read are read again: a host transaction may
 # commit a while after it stamped its rows (as for the cost flows).
 STAMP_LOOKBACK = timedelta(minutes=15)
@@ -90,7 +94,7 @@ class _FactCache:
         self.top_id = 0
 
     @classmethod
-    def of(cls, session: Session, kind: str) -> _FactCache:
+    def shared(cls, session: Session, kind: str) -> _FactCache:
         bind = session.get_bind()
         engine = bind if isinstance(bind, Engine) else bind.engine
         with cls._registry_lock:
@@ -100,11 +104,11 @@ class _FactCache:
                 cache = per_kind[kind] = cls()
             return cache
 
-    def refresh(self, session: Session, spec: Any) -> None:
+    def refresh(self, session: Session, spec: Any, count: int) -> None:
+        """Bring the signatures up to date; `count`: the sendable documents, read just before."""
         started = datetime.now(UTC).replace(tzinfo=None)  # host stamps are naive UTC
         t = spec.table
         top = int(session.scalar(select(func.max(t.c.id))) or 0)
-        count = int(session.scalar(select(func.count()).where(t.c.status == spec.status)) or 0)
         if self.read_at is None:
             self._read(session, spec, None)
         else:
@@ -191,10 +195,24 @@ class _FactCache:
         return found
 
 
-def unsynced_facts(session: Session, spec: Any) -> DocumentFacts:
-    cache = _FactCache.of(session, spec.kind.value)
+@contextmanager
+def _signatures(session: Session, spec: Any) -> Iterator[_FactCache]:
+    """The documents' signatures, up to date: read afresh for a small ERP, kept otherwise."""
+    t = spec.table
+    count = int(session.scalar(select(func.count()).where(t.c.status == spec.status)) or 0)
+    if count < FACT_CACHE_MIN_DOCUMENTS:
+        fresh = _FactCache()
+        fresh._read(session, spec, None)
+        yield fresh
+        return
+    cache = _FactCache.shared(session, spec.kind.value)
     with cache.lock:
-        cache.refresh(session, spec)
+        cache.refresh(session, spec, count)
+        yield cache
+
+
+def unsynced_facts(session: Session, spec: Any) -> DocumentFacts:
+    with _signatures(session, spec) as cache:
         facts = cache.facts()
     contact = spec.contact
     shortest, longest = session.execute(
@@ -212,9 +230,7 @@ def refused_unsynced(
     session: Session, spec: Any, closing_date: date, refusal: RefusalFilter
 ) -> list[tuple[date, int]]:
     """(date, id) of every unsynced document up to the closing date that the refusal catches."""
-    cache = _FactCache.of(session, spec.kind.value)
-    with cache.lock:
-        cache.refresh(session, spec)
+    with _signatures(session, spec) as cache:
         candidates = cache.refused_ids(refusal)
     t = spec.table
     unsynced = _unsynced(spec, closing_date)
