@@ -411,6 +411,7 @@ class FakeGateway:
         self.chart_reads = 0
         self.enabled_currencies: frozenset[str] = frozenset({"AUD", "NZD", "USD"})
         self.waits_on_push: list[str] = []  # notes told to the observer on the next push
+        self.raise_on_push: list[BaseException] = []  # raised by the next pushes, in order
         self._listener = None
         self._replies: dict[str, list[PushResult]] = {}
         self._ids = itertools.count(1)
@@ -479,6 +480,8 @@ class FakeGateway:
         self.push_calls.append((kind, len(items), key))
         while self.waits_on_push and self._listener is not None:
             self._listener(self.waits_on_push.pop(0))
+        if self.raise_on_push:
+            raise self.raise_on_push.pop(0)
         if self.rate_limited_pushes:
             self.rate_limited_pushes -= 1
             raise RateLimited(30, "minute")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from ..domain.costs import MovementType
@@ -69,6 +69,8 @@ class Preview:
     # Per kind: the documents Accounts Sync itself would refuse (the sync's own checks).
     refused: dict[Kind, RefusedDocuments] = field(default_factory=dict)
     checked_against_xero: bool = True  # False: Xero could not be read, its rules not checked
+    chart_read_at: datetime | None = None  # when the chart checked against was read from Xero
+    lock_date: date | None = None
 
     @property
     def journal_total(self) -> Decimal:
@@ -132,7 +134,8 @@ class PreviewUnsynced:
         )
         currency = chart.organisation.base_currency if chart else self.default_currency
         return Preview(request.closing_date, currency, kinds, journals, marks,
-                       tuple(problems), tuple(warnings), refused, chart is not None)
+                       tuple(problems), tuple(warnings), refused, chart is not None,
+                       chart.read_at if chart else None, lock)
 
     def _refused(self, uow, kind: Kind, closing_date: date,
                  checks: Checks) -> tuple[RefusedDocuments, Checks]:
