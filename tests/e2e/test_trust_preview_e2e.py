@@ -24,8 +24,7 @@ SYNC = "/accounts/sync"
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    for base, instance in running_demo(tmp_path_factory):
-        yield base, instance
+    yield from running_demo(tmp_path_factory)
 
 
 def sandbox(base: str) -> dict:
