@@ -311,7 +311,11 @@ class XeroHttpClient:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, method, tenant_id, url, params, body, idempotency_key, tries)
+            answer = retrying(self._attempt, method, tenant_id, url, params, body, idempotency_key,
+                              tries)
+            if tries.transient or tries.throttled:
+                self._tell("")  # Xero answers again: the wait is over
+            return answer
         except _Transient:
             log.warning("Xero %s %s failed %d times (%s)", method, path, tries.transient, tries.last_reason)
             raise GatewayUnavailable(
