@@ -66,11 +66,13 @@ class SaveMapping:
         self.uow = uow
         self.gateway = gateway
 
-    def execute(self, mapping: AccountMapping, changed_by: str) -> AccountMapping:
+    def execute(self, mapping: AccountMapping, changed_by: str,
+                unreadable: list[Problem] | None = None) -> AccountMapping:
+        """`unreadable`: what the form could not even read (refused together with the rest)."""
         # Checked against Xero as it is now: someone may have just added the account there.
         self.gateway.forget_chart()
         chart, _ = chart_with_tracking(self.gateway)
-        problems = mapping_problems(mapping, chart)
+        problems = list(unreadable or ()) + mapping_problems(mapping, chart)
         if problems:
             raise MappingRefused(problems)
         with self.uow() as uow:

@@ -360,16 +360,15 @@ def settings_page() -> Any:
     problems: list[Any] = []
     submitted: dict[str, str] = {}
     if request.method == "POST":
-        mapping, problems = mapping_from_form(request.form)
+        mapping, unreadable = mapping_from_form(request.form)
         submitted = {name: request.form.get(name, "") for name in request.form}
-        if not problems:
-            try:
-                container().save_mapping().execute(mapping, user_name())
-            except MappingRefused as refused:
-                problems = refused.problems
-            else:
-                flash("Account mapping saved.", "success")
-                return redirect(url_for("accounts_sync.settings"))
+        try:
+            container().save_mapping().execute(mapping, user_name(), unreadable)
+        except MappingRefused as refused:
+            problems = refused.problems
+        else:
+            flash("Account mapping saved.", "success")
+            return redirect(url_for("accounts_sync.settings"))
     view = container().get_settings().execute()
     mapping = mapping_from_form(request.form)[0] if problems else view.mapping
     invalid = {form_field(p.field): p.message for p in problems if p.field}

@@ -208,6 +208,30 @@ def test_settings_refuse_archived_and_wrong_type_accounts_with_reasons(app, wine
     assert '<option value="1430" selected>' in page
 
 
+def test_settings_refuse_what_xero_or_the_database_cannot_take_and_point_at_the_field(app, winery,
+                                                                                     gateway):
+    """A 10,000-character journal tax type is refused, on PostgreSQL too (never a 500), and the
+    refused fields are marked; Xero's chart is read afresh for the check."""
+    client = logged_in(app, "accountant")
+    token = csrf(client, "/accounts/sync/settings")
+    form = {"csrf_token": token, "rounding_account": "860", "journal_tax_type": "X" * 10_000,
+            "default_tax__sales_orders": "GSTX", "payment_terms__purchase_orders": "thirty"}
+    refused = client.post("/accounts/sync/settings", data=form)
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    assert 'id="journal_tax_type" name="journal_tax_type" aria-invalid="true"' in html
+    assert "10,000 characters long" in html
+    assert 'id="default_tax__sales_orders" name="default_tax__sales_orders" aria-invalid="true"' in html
+    assert "thirty&#39; is not a number of days" in html
+    form.update({"journal_tax_type": "BASEXCLUDED", "default_tax__sales_orders": "OUTPUT",
+                 "payment_terms__purchase_orders": "30"})
+    forgotten = gateway.forgotten
+    saved = client.post("/accounts/sync/settings", data=form)
+    assert saved.status_code == 302 and gateway.forgotten == forgotten + 1
+    page = client.get("/accounts/sync/settings").get_data(as_text=True)
+    assert 'name="payment_terms__purchase_orders" value="30"' in page
+
+
 def test_empty_states_say_what_to_do(app, erp):
     client = logged_in(app, "accountant")
     html = client.get(f"/accounts/sync/documents/refunds?closing_date={TODAY}").get_data(as_text=True)
