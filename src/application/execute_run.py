@@ -121,7 +121,7 @@ class ExecuteRun:
         if chart is None:
             chart = self.gateway.chart()  # raises the plain reason Xero can't be used
         # Before counting what is left to send: what a dead run already got into Xero is done.
-        self._reconcile_in_flight(run)
+        confirmed = self._reconcile_in_flight(run)
         with self.uow() as uow:
             SyncWindow.open(
                 run.closing_date,
@@ -168,7 +168,7 @@ class ExecuteRun:
                 run = self._send_batch(run, chunk[start:start + self.batch_size], refusals)
 
         with self.uow() as uow:
-            run = run.finish(self.clock.now())
+            run = run.finish(self.clock.now(), confirmed)
             uow.ledger.save_run(run)
             mark = uow.ledger.last_synced_up_to(run.kind)
             if mark is None or run.closing_date > mark:
@@ -191,12 +191,13 @@ class ExecuteRun:
             yield list(chunk)
             after = (chunk[-1].date, chunk[-1].erp_id)
 
-    def _reconcile_in_flight(self, run: SyncRun) -> None:
-        """Records left in_flight by a run that died: whatever Xero has is marked synced."""
+    def _reconcile_in_flight(self, run: SyncRun) -> int:
+        """Records left in_flight by a run that died: whatever Xero has is marked synced (how
+        many is returned)."""
         with self.uow() as uow:
             stuck = uow.ledger.in_flight(run.kind)
         if not stuck:
-            return
+            return 0
         self._note(run.id, f"Looking up in Xero {len(stuck):,} document"
                            f"{'s' if len(stuck) > 1 else ''} an earlier sync left unconfirmed…")
         found: dict[str, str] = {}
@@ -209,6 +210,7 @@ class ExecuteRun:
             uow.commit()
         log.info("run %s: %d of %d in-flight records were already in Xero",
                  run.id, len(settled), len(stuck))
+        return len(settled)
 
     def _send_batch(self, run: SyncRun, items: list[Item], refusals: dict[str, list[str]]) -> SyncRun:
         """`refusals`: the reasons Accounts Sync refuses documents with (Checks.document_problems)."""

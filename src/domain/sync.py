@@ -250,21 +250,29 @@ class SyncRun:
     def noting(self, note: str) -> SyncRun:
         return replace(self, note=note)
 
-    def finish(self, at: datetime) -> SyncRun:
+    def finish(self, at: datetime, confirmed: int = 0) -> SyncRun:
+        """`confirmed`: documents an earlier, stopped run had got into Xero, found there by this
+        one before it sent anything (never sent again)."""
         to = RunState.FAILED if self.failed else RunState.SUCCEEDED
-        return self._move(to, finished_at=at, message=self.summary(), note="")
+        return self._move(to, finished_at=at, message=self.summary(confirmed), note="")
 
-    def summary(self) -> str:
+    def summary(self, confirmed: int = 0) -> str:
         """What the run did, in the words an accountant reads: '179 of 180 sent, 1 failed.'"""
         what = self.kind.label.lower()
+        found = (f"{confirmed:,} confirmed in Xero (an earlier sync sent "
+                 f"{'them' if confirmed > 1 else 'it'} before it stopped)") if confirmed else ""
         if self.total == 0 and not self.done:
+            if found:
+                return f"{found[0].upper()}{found[1:]}; nothing else to send."
             return (f"Nothing to send: every {what[:-1]} up to "
                     f"{self.closing_date.strftime('%d %b %Y').lstrip('0')} is already in Xero.")
         if not self.failed:
             already = self.total - self.created
-            return f"{self.created:,} sent to Xero" + (
-                f" ({already:,} already there)." if already > 0 else ".")
-        return f"{self.created:,} of {self.total:,} sent, {self.failed:,} failed."
+            text = f"{self.created:,} sent to Xero" + (
+                f" ({already:,} already there)" if already > 0 else "")
+        else:
+            text = f"{self.created:,} of {self.total:,} sent, {self.failed:,} failed"
+        return f"{text}; {found}." if found else f"{text}."
 
     def abort(self, message: str, at: datetime) -> SyncRun:
         return self._move(RunState.ABORTED, finished_at=at, message=message, note="")

@@ -42,7 +42,7 @@ def run_headline(run: SyncRun) -> tuple[str, str]:
     if run.state is RunState.RUNNING:
         return "running", "Running"
     if run.state is RunState.SUCCEEDED:
-        return "good", "Nothing to send" if run.total == 0 and not run.done else "Sent"
+        return "good", "Up to date" if run.total == 0 and not run.done else "Sent"
     if run.state is RunState.FAILED:
         return ("partial", "Partly sent") if run.created else ("bad", "Nothing sent")
     return "bad", "Stopped"

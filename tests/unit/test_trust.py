@@ -170,6 +170,12 @@ def test_a_run_stopped_by_xero_leaves_no_record_being_checked_without_why_and_wh
     assert "has been archived" in record.last_error  # the earlier reason is kept
     status = GetStatus(uow, gateway).execute()
     assert status.unconfirmed(SO) == 1 and status.last_runs[SO].id == run.id
+    # Connected again, the retry finds in Xero what it can and says so.
+    gateway.objects["x-kept"] = type(next(iter(gateway.objects.values())))(
+        SO, docs[0].erp_id, docs[0].number, "x-kept", docs[0])
+    again = sync.execute(req())
+    assert again.message.startswith("1 confirmed in Xero (an earlier sync sent it before it stopped)")
+    assert store.record(SO, docs[0].erp_id).state is SyncState.SYNCED
 
 
 # ------------------------------------------------------------------ honest words
