@@ -90,7 +90,8 @@ class ExecuteRun:
                 current = uow.ledger.get_run(run_id)
                 stopped = current.abort(exc.message, self.clock.now())
                 uow.ledger.save_run(stopped)
-                left = [r.unconfirmed(f"the sync stopped before Xero answered ({exc.message})")
+                why = exc.message.split(";")[0].rstrip(". ")
+                left = [r.unconfirmed(f"the sync stopped before Xero answered ({why}).")
                         for r in uow.ledger.in_flight(run.kind) if r.run_id == run_id]
                 uow.ledger.save_records(left)
                 uow.commit()

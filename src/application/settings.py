@@ -101,7 +101,7 @@ def mapping_problems(mapping: AccountMapping, chart: ChartOfAccounts | None) -> 
             return False
         shown = value[:20] + "…" if len(value) > 20 else value
         problems.append(Problem("too_long", f"{what}: '{shown}' is {len(value):,} characters long; "
-                                f"Xero takes at most {limit}.", what, field=field))
+                                f"it can be at most {limit}.", what, field=field))
         return True
 
     def check(code: str, allowed: set[str] | None, what: str, field: str) -> None:

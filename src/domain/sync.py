@@ -158,8 +158,8 @@ class SyncRecord:
 
 
 UNCONFIRMED_PREFIX = "Not confirmed by Xero:"
-UNCONFIRMED_ACTION = ("Nothing is lost: press Retry (reconnect first if Xero asks); Accounts Sync "
-                      "looks it up in Xero before sending it again, so it is never sent twice.")
+UNCONFIRMED_ACTION = ("Press Retry (reconnect first if the console asks): Accounts Sync looks it "
+                      "up in Xero before sending it again, so it is never sent twice.")
 EARLIER_MARK = " Before that: "
 
 

@@ -129,7 +129,7 @@ def test_runs_say_what_they_wait_for_and_nothing_is_left_being_checked(world, pa
     unconfirmed = page.locator("tr[data-unconfirmed]")
     expect(unconfirmed).to_have_count(locked)
     expect(unconfirmed.first).to_contain_text("the sync stopped before Xero answered")
-    expect(unconfirmed.first).to_contain_text("press Retry")
+    expect(unconfirmed.first).to_contain_text("Press Retry")
     expect(unconfirmed.first).to_contain_text("locked period")  # the earlier reason is kept
     expect(page.locator("[data-documents]")).not_to_contain_text("Being checked")
     page.shots.widths("refunds-not-confirmed")

@@ -166,7 +166,7 @@ def test_a_run_stopped_by_xero_leaves_no_record_being_checked_without_why_and_wh
     assert record.state is SyncState.IN_FLIGHT  # never marked failed: Xero may have it
     assert record.last_error.startswith(UNCONFIRMED_PREFIX)
     assert "no longer accepts the connection" in record.last_error
-    assert "press Retry" in record.last_error
+    assert "Press Retry" in record.last_error
     assert "has been archived" in record.last_error  # the earlier reason is kept
     status = GetStatus(uow, gateway).execute()
     assert status.unconfirmed(SO) == 1 and status.last_runs[SO].id == run.id
