@@ -16,24 +16,50 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from accounts_sync.application.ports import (
+    AUTHORISED,
+    DELETED,
+    DRAFT,
+    GONE_STATUSES,
+    PAID,
+    POSTED,
+    SUBMITTED,
+    VOIDED,
     Account,
+    Allocation,
     ChangedDocument,
+    ChangedPage,
     ChartOfAccounts,
     Connection,
     DocumentFacts,
+    DocumentUpdate,
+    ErpDocumentNow,
     KindTotals,
     Organisation,
     Page,
     PushResult,
     RefusalFilter,
+    StatusChange,
     TaxRate,
     TokenSet,
     TrackingCategory,
+    TrialBalanceRow,
+    XeroChange,
+    XeroJournal,
+    XeroJournalLine,
+    XeroObjectState,
     natural_order,
     parse_record_cursor,
 )
+from accounts_sync.domain.corrections import SentLine
 from accounts_sync.domain.costs import CostEntry, CostFlow, MovementType
-from accounts_sync.domain.documents import DocumentSummary, Kind, TradeDocument
+from accounts_sync.domain.documents import (
+    CREDIT_NOTE_TYPES,
+    INVOICE_TYPES,
+    DocumentSummary,
+    Kind,
+    LineAmountTypes,
+    TradeDocument,
+)
 from accounts_sync.domain.errors import (
     NotConnected,
     NotFound,
@@ -42,7 +68,7 @@ from accounts_sync.domain.errors import (
 )
 from accounts_sync.domain.journals import AccountJournal, journal_key
 from accounts_sync.domain.mapping import AccountMapping
-from accounts_sync.domain.money import ZERO, total
+from accounts_sync.domain.money import ZERO, money, total
 from accounts_sync.domain.sync import JournalMode, SyncRecord, SyncRun, SyncState
 
 
@@ -63,6 +89,7 @@ class LedgerState:
     next_run_id: int = 1
     owners: dict[int, str | None] = field(default_factory=dict)  # run id → worker holding it
     notes: list[tuple[int, str]] = field(default_factory=list)  # every note a run was given
+    xero_changes: dict[tuple[Kind, str], XeroChange] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,6 +97,8 @@ class InMemoryStore:
     documents: dict[Kind, list[TradeDocument]] = field(default_factory=dict)
     cost_entries: list[CostEntry] = field(default_factory=list)
     edited_at: dict[tuple[Kind, str], datetime] = field(default_factory=dict)
+    cancelled: dict[tuple[Kind, str], TradeDocument] = field(default_factory=dict)
+    refund_of: dict[str, str] = field(default_factory=dict)  # refund erp id → sale erp id
     state: LedgerState = field(default_factory=LedgerState)
     commits: int = 0
 
@@ -129,9 +158,12 @@ class FakeDocumentSource:
         return self._synced(Kind.JOURNALS, journal_key(day, movement))
 
     def cost_flows(self, closing_date: date) -> list[CostFlow]:
+        return self._flows(closing_date, synced=False)
+
+    def _flows(self, closing_date: date, synced: bool) -> list[CostFlow]:
         sums: dict[tuple, list] = {}
         for e in self.store.cost_entries:
-            if e.date > closing_date or self._journal_synced(e.date, e.movement_type):
+            if e.date > closing_date or self._journal_synced(e.date, e.movement_type) != synced:
                 continue
             key = (e.date, e.movement_type, e.category, e.from_stage, e.to_stage, e.tracking)
             acc = sums.setdefault(key, [Decimal(0), 0])
@@ -191,6 +223,43 @@ class FakeDocumentSource:
             )
         found = [d for d in self._unsynced(kind, closing_date) if refused(d)]
         return len(found), found[:limit]
+
+    def documents_now(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, ErpDocumentNow]:
+        current = {d.erp_id: d for d in self.store.documents.get(kind, [])}
+        found = {}
+        for erp_id in erp_ids:
+            refund_of = self.store.refund_of.get(erp_id, "") if kind is Kind.REFUNDS else ""
+            if erp_id in current:
+                found[erp_id] = ErpDocumentNow(erp_id, current[erp_id], refund_of=refund_of)
+            elif (kind, erp_id) in self.store.cancelled:
+                found[erp_id] = ErpDocumentNow(erp_id, None, "cancelled in the ERP", refund_of)
+            else:
+                found[erp_id] = ErpDocumentNow(erp_id, None, "deleted in the ERP", refund_of)
+        return found
+
+    def removed_after_sync(self, kind: Kind, limit: int) -> list[str]:
+        present = {d.erp_id for d in self.store.documents.get(kind, [])}
+        present |= {e for k, e in self.store.cancelled if k is kind}
+        return [r.erp_id for (k, _), r in self.state.records.items()
+                if k is kind and r.state is SyncState.SYNCED and r.erp_id not in present
+                and not r.fingerprint.startswith("removed:")][:limit]
+
+    def refunds_to_allocate(self, closing_date: date, limit: int) -> list[tuple[str, str]]:
+        allocated = {r.correction.original_erp_id for r in self.state.records.values()
+                     if r.correction is not None and r.state is SyncState.SYNCED
+                     and r.correction.original_kind is Kind.REFUNDS
+                     and r.correction.action.value == "allocate"}
+        pairs = []
+        for refund in sorted(self.store.documents.get(Kind.REFUNDS, []), key=lambda d: (d.date, d.erp_id)):
+            sale = self.store.refund_of.get(refund.erp_id)
+            if sale and refund.date <= closing_date and refund.erp_id not in allocated \
+                    and self._synced(Kind.REFUNDS, refund.erp_id) \
+                    and self._synced(Kind.SALES_ORDERS, sale):
+                pairs.append((refund.erp_id, sale))
+        return pairs[:limit]
+
+    def synced_cost_flows(self, closing_date: date) -> list[CostFlow]:
+        return self._flows(closing_date, synced=True)
 
 
 class FakeLedger:
@@ -267,6 +336,44 @@ class FakeLedger:
     def list_runs(self, limit: int, before_id: int | None = None) -> list[SyncRun]:
         runs = sorted(self.state.runs.values(), key=lambda r: -r.id)
         return [r for r in runs if before_id is None or r.id < before_id][:limit]
+
+    def corrections_of(self, originals: Sequence[tuple[Kind, str]]
+                       ) -> dict[tuple[Kind, str], list[SyncRecord]]:
+        wanted = set(originals)
+        found: dict[tuple[Kind, str], list[SyncRecord]] = {}
+        for record in self.state.records.values():
+            link = record.correction
+            if link is not None and (link.original_kind, link.original_erp_id) in wanted:
+                found.setdefault((link.original_kind, link.original_erp_id), []).append(record)
+        return found
+
+    def synced_journals(self, closing_date: date) -> list[SyncRecord]:
+        return sorted((r for (k, _), r in self.state.records.items()
+                       if k is Kind.JOURNALS and r.state is SyncState.SYNCED
+                       and date.fromisoformat(r.erp_id[:10]) <= closing_date),
+                      key=lambda r: r.erp_id)
+
+    def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]:
+        wanted = set(xero_ids)
+        found: dict[str, SyncRecord] = {}
+        for record in sorted(self.state.records.values(), key=lambda r: r.kind is not Kind.CORRECTIONS):
+            if record.xero_id in wanted:
+                found[record.xero_id] = record
+        return found
+
+    def first_synced_at(self) -> datetime | None:
+        times = [r.synced_at for r in self.state.records.values() if r.synced_at]
+        return min(times) if times else None
+
+    def save_xero_changes(self, changes: Sequence[XeroChange]) -> None:
+        for change in changes:
+            self.state.xero_changes[(change.kind, change.xero_id)] = change
+
+    def xero_changes(self, limit: int, ours_only: bool = False) -> list[XeroChange]:
+        changes = [c for c in self.state.xero_changes.values()
+                   if not ours_only or c.record_erp_id is not None]
+        changes.sort(key=lambda c: c.updated_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+        return changes[:limit]
 
     def last_synced_up_to(self, kind: Kind) -> date | None:
         return self.state.marks.get(kind)
@@ -354,16 +461,128 @@ def uow_factory(store: InMemoryStore):
 
 
 # ------------------------------------------------------------------------- Xero
+#
+# The fake follows the rules written down in docs/xero-rules.md (the sandbox follows the same
+# page over HTTP): status moves, what a payment or an allocation blocks, lock dates, allocation
+# limits, If-Modified-Since, and a general ledger (GET /Journals) from which the trial balance
+# is summed. Messages are Xero's own where we know them; nothing in the product parses them.
+
+# Xero's own accounts that documents post to (the demo chart's codes).
+BANK_ACCOUNT, RECEIVABLES, PAYABLES, GST_ACCOUNT, RETAINED_EARNINGS = "090", "610", "800", "820", "960"
+
+MSG_NOT_VALID_STATUS = "Invoice not of valid status for modification"
+MSG_APPLIED = "This document cannot be edited as it has a payment or credit note allocated to it."
+MSG_DUE_DATE = "Due Date must be specified."
+MSG_NEGATIVE = "The document total must not be negative."
+MSG_POSTED_JOURNAL = ("A posted manual journal cannot be edited through the API; void it, or post "
+                      "an adjustment.")
+MSG_PAID_OFF = "The invoice you are trying to allocate to has already been paid off"
+MSG_OVER_ALLOCATED = "Credit Note cannot be allocated as amount is greater than amount outstanding"
+MSG_WRONG_TYPE = "Credit Note cannot be allocated to an incorrect invoice type"
+
+# Status moves the API allows (docs/xero-rules.md, "Statuses").
+DOCUMENT_MOVES = {
+    DRAFT: {DRAFT, SUBMITTED, AUTHORISED, DELETED},
+    SUBMITTED: {DRAFT, SUBMITTED, AUTHORISED, DELETED},
+    AUTHORISED: {AUTHORISED, VOIDED},
+}
+JOURNAL_MOVES = {DRAFT: {DRAFT, POSTED, DELETED}, POSTED: {VOIDED}}
+XERO_KIND = {"ACCREC": Kind.SALES_ORDERS, "ACCPAY": Kind.PURCHASE_ORDERS,
+             "ACCRECCREDIT": Kind.REFUNDS, "ACCPAYCREDIT": Kind.REFUNDS, "": Kind.JOURNALS}
+# +1: the document's lines are debits (a bill, a customer credit note); -1: credits.
+LINE_SIGN = {"ACCREC": -1, "ACCPAY": 1, "ACCRECCREDIT": 1, "ACCPAYCREDIT": -1}
+CONTROL_ACCOUNT = {"ACCREC": RECEIVABLES, "ACCRECCREDIT": RECEIVABLES,
+                   "ACCPAY": PAYABLES, "ACCPAYCREDIT": PAYABLES}
+PAYMENT_SOURCE = {"ACCREC": "ACCRECPAYMENT", "ACCPAY": "ACCPAYPAYMENT",
+                  "ACCRECCREDIT": "ARCREDITPAYMENT", "ACCPAYCREDIT": "APCREDITPAYMENT"}
+SECTIONS = {
+    "REVENUE": "Revenue", "SALES": "Revenue", "OTHERINCOME": "Revenue",
+    "DIRECTCOSTS": "Expenses", "EXPENSE": "Expenses", "OVERHEADS": "Expenses",
+    "DEPRECIATN": "Expenses",
+    "BANK": "Assets", "CURRENT": "Assets", "INVENTORY": "Assets", "FIXED": "Assets",
+    "NONCURRENT": "Assets", "PREPAYMENT": "Assets",
+    "CURRLIAB": "Liabilities", "LIABILITY": "Liabilities", "TERMLIAB": "Liabilities",
+    "EQUITY": "Equity",
+}
+PAGE = 100
 
 
 @dataclass
 class XeroObject:
+    """One invoice, bill, credit note or manual journal as the fake Xero holds it.
+
+    `kind` is the ERP kind it was pushed for (what `created(kind)` counts); the kind Xero
+    files it under follows `document_type` (see XERO_KIND)."""
+
     kind: Kind
     erp_id: str
     number: str
     xero_id: str
-    payload: object
+    payload: object  # the TradeDocument or AccountJournal last sent (None when made in Xero)
     status: str = ""
+    document_type: str = ""  # ACCREC ACCPAY ACCRECCREDIT ACCPAYCREDIT; "" for journals
+    date: date | None = None
+    due_date: date | None = None
+    reference: str = ""
+    contact: str = ""
+    currency: str = "AUD"
+    lines: tuple[SentLine, ...] = ()
+    payments: list[tuple[Decimal, date]] = field(default_factory=list)
+    allocations: list[tuple[str, Decimal, date]] = field(default_factory=list)  # credit notes
+    credited: Decimal = ZERO  # invoices: credit allocated to them
+    updated_at: datetime | None = None
+    made_in_xero: bool = False  # by someone else, not by Accounts Sync
+
+    @property
+    def is_journal(self) -> bool:
+        return self.document_type == ""
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.document_type in CREDIT_NOTE_TYPES
+
+    @property
+    def total(self) -> Decimal:
+        if self.is_journal:
+            return money(sum((line.amount for line in self.lines if line.amount > 0), ZERO))
+        return money(sum((line.amount + line.tax_amount for line in self.lines), ZERO))
+
+    @property
+    def paid(self) -> Decimal:
+        return sum((amount for amount, _ in self.payments), ZERO)
+
+    @property
+    def allocated(self) -> Decimal:
+        return sum((amount for _, amount, _ in self.allocations), ZERO)
+
+    @property
+    def amount_due(self) -> Decimal:
+        """Invoices: AmountDue; credit notes: RemainingCredit."""
+        if self.is_credit_note:
+            return self.total - self.paid - self.allocated
+        return self.total - self.paid - self.credited
+
+    @property
+    def has_applications(self) -> bool:
+        return bool(self.payments) or bool(self.allocations) or self.credited != ZERO
+
+
+def _document_lines(document: TradeDocument) -> tuple[SentLine, ...]:
+    """A trade document's lines as Xero holds them: net of tax, with the line's tax."""
+    lines = []
+    for line in document.lines:
+        tax = ZERO if document.line_amount_types is LineAmountTypes.NO_TAX else money(line.tax_amount)
+        amount = line.line_amount
+        if document.line_amount_types is LineAmountTypes.INCLUSIVE:
+            amount -= tax
+        lines.append(SentLine(line.account_code, amount, tax, line.tax_type, line.tracking,
+                              line.description))
+    return tuple(lines)
+
+
+def _journal_lines(journal: AccountJournal) -> tuple[SentLine, ...]:
+    return tuple(SentLine(line.account_code, money(line.amount), ZERO, journal.tax_type,
+                          line.tracking, line.description) for line in journal.lines)
 
 
 def default_chart(lock_date: date | None = None) -> ChartOfAccounts:
@@ -376,11 +595,19 @@ def default_chart(lock_date: date | None = None) -> ChartOfAccounts:
         ("4100", "Freight recovered", "REVENUE"), ("6100", "Contract services", "EXPENSE"),
         ("860", "Rounding", "EXPENSE"),
     ]
+    system = (
+        Account(BANK_ACCOUNT, "Business Bank Account", "BANK"),
+        Account(RECEIVABLES, "Accounts Receivable", "CURRENT", system_account="DEBTORS"),
+        Account(PAYABLES, "Accounts Payable", "CURRLIAB", system_account="CREDITORS"),
+        Account(GST_ACCOUNT, "GST", "CURRLIAB", system_account="GST"),
+        Account(RETAINED_EARNINGS, "Retained Earnings", "EQUITY",
+                system_account="RETAINEDEARNINGS"),
+    )
     return ChartOfAccounts(
         organisation=Organisation("tenant-1", "Barossa Ridge Wines", "AUD",
                                   period_lock_date=lock_date),
         accounts=tuple(Account(c, n, t) for c, n, t in accounts)
-        + (Account("1460", "Old barrel stock", "INVENTORY", status="ARCHIVED"),),
+        + (Account("1460", "Old barrel stock", "INVENTORY", status="ARCHIVED"),) + system,
         tax_rates=(TaxRate("OUTPUT", "GST on Income", Decimal("10")),
                    TaxRate("INPUT", "GST on Expenses", Decimal("10")),
                    TaxRate("EXEMPTEXPORT", "GST Free Exports"),
@@ -391,21 +618,33 @@ def default_chart(lock_date: date | None = None) -> ChartOfAccounts:
 
 
 class FakeGateway:
-    """Xero in memory: creates objects, can refuse chosen elements, crash after committing a
-    batch, answer 429 (as RateLimited, what the real gateway raises once its retries give up),
-    and replays an Idempotency-Key like Xero does."""
+    """Xero in memory: creates, updates, voids and allocates by Xero's rules; can refuse chosen
+    elements, crash after committing a batch, answer 429 (as RateLimited, what the real gateway
+    raises once its retries give up), and replays an Idempotency-Key like Xero does.
 
-    def __init__(self, chart: ChartOfAccounts | None = None) -> None:
+    Test helpers act as a person in Xero would: `pay`, `set_status`, `set_lock_date`, `edit`,
+    `record_manual_journal`. Every change is stamped from `clock` (strictly increasing), which
+    is what `changed_since` filters on.
+    """
+
+    def __init__(self, chart: ChartOfAccounts | None = None, clock: object | None = None,
+                 year_end: tuple[int, int] = (30, 6)) -> None:
         self.chart_ = chart or default_chart()
+        self.clock = clock or FakeClock()
+        self.year_end = year_end  # (day, month) of the financial year's last day
         self.objects: dict[str, XeroObject] = {}
+        self.ledger: list[XeroJournal] = []  # GET /Journals, in JournalNumber order
         self.fail_elements: dict[str, str] = {}  # erp_id → Xero's validation message
         self.warn_elements: dict[str, str] = {}
         self.lose_answers: set[str] = set()  # erp_ids created whose element answer is lost
         self.crash_after_commit_on_push: int | None = None  # 1-based push call number
-        self.rate_limited_pushes: int = 0  # the next N pushes answer 429
+        self.crash_after_commit_on_write: int | None = None  # 1-based, corrections' writes
+        self.rate_limited_pushes: int = 0  # the next N writes answer 429
         self.connected = True
         self.push_calls: list[tuple[Kind, int, str]] = []  # (kind, elements, idempotency key)
+        self.write_calls: list[tuple[str, int, str]] = []  # (operation, elements, key)
         self.lookups: list[tuple[Kind, int]] = []
+        self.state_reads: list[tuple[Kind, int]] = []  # object_states calls (kind, ids)
         self.prepared: list[int] = []  # chunk sizes whose contacts were prepared
         self.forgotten = 0  # how many times the chart was dropped, to be read again
         self.chart_reads = 0
@@ -415,6 +654,7 @@ class FakeGateway:
         self._listener = None
         self._replies: dict[str, list[PushResult]] = {}
         self._ids = itertools.count(1)
+        self._last_stamp: datetime | None = None
 
     def forget_chart(self) -> None:
         self.forgotten += 1
@@ -430,7 +670,7 @@ class FakeGateway:
         finally:
             self._listener = previous
 
-    # reads
+    # ------------------------------------------------------------------ reads
     def connection(self) -> Connection | None:
         if not self.connected:
             return None
@@ -440,8 +680,7 @@ class FakeGateway:
         return f"https://xero.test/{kind.value}/{xero_id}"
 
     def chart(self) -> ChartOfAccounts:
-        if not self.connected:
-            raise NotConnected()
+        self._require_connection()
         self.chart_reads += 1
         return self.chart_
 
@@ -452,18 +691,77 @@ class FakeGateway:
         self.lookups.append((kind, len(records)))
         wanted = {r.erp_id for r in records}
         return {o.erp_id: o.xero_id for o in self.objects.values()
-                if o.kind is kind and o.erp_id in wanted}
+                if o.kind is kind and o.erp_id in wanted and o.status not in GONE_STATUSES}
 
-    # writes
+    def find_by_number(self, document_type: str, numbers: Sequence[str]) -> dict[str, str]:
+        self.lookups.append((document_type, len(numbers)))
+        wanted = set(numbers)
+        return {o.number: o.xero_id for o in self.objects.values()
+                if o.document_type == document_type and o.number in wanted
+                and o.status not in GONE_STATUSES}
+
+    def object_states(self, kind: Kind, xero_ids: Sequence[str]) -> dict[str, XeroObjectState]:
+        self._require_connection()
+        self.state_reads.append((kind, len(xero_ids)))
+        return {i: self._state(self.objects[i]) for i in xero_ids if i in self.objects}
+
+    def changed_since(self, kind: Kind, since: datetime | None, page: int = 1) -> ChangedPage:
+        self._require_connection()
+        matched = sorted(
+            (o for o in self.objects.values() if XERO_KIND[o.document_type] is kind
+             and (since is None or (o.updated_at is not None and o.updated_at >= since))),
+            key=lambda o: (o.updated_at, o.xero_id))
+        start = (max(page, 1) - 1) * PAGE
+        chunk = matched[start:start + PAGE]
+        more = start + PAGE < len(matched)
+        return ChangedPage(tuple(self._state(o) for o in chunk), page + 1 if more else None)
+
+    def trial_balance(self, day: date) -> tuple[TrialBalanceRow, ...]:
+        """Summed from the ledger: balance-sheet accounts over all years, revenue and expenses
+        from the start of the financial year (earlier years in Retained Earnings)."""
+        self._require_connection()
+        year_start = self._year_start(day)
+        period_start = day.replace(day=1)
+        sums: dict[str, list[Decimal]] = {}
+        for journal in self.ledger:
+            if journal.date > day:
+                continue
+            for line in journal.lines:
+                account = line.account_code
+                section = self._section(account)
+                if section in ("Revenue", "Expenses") and journal.date < year_start:
+                    account = RETAINED_EARNINGS
+                totals = sums.setdefault(account, [ZERO, ZERO])
+                totals[0] += line.net_amount
+                if journal.date >= period_start:
+                    totals[1] += line.net_amount
+        rows = []
+        for code, (ytd, month) in sorted(sums.items()):
+            if ytd == 0 and month == 0:
+                continue
+            account = self.chart_.account(code)
+            rows.append(TrialBalanceRow(
+                account_id=f"account-{code}", account_code=code,
+                name=account.name if account else code, account_type=account.type if account else "",
+                debit=max(ytd, ZERO), credit=max(-ytd, ZERO), section=self._section(code),
+                period_debit=max(month, ZERO), period_credit=max(-month, ZERO)))
+        return tuple(rows)
+
+    def journals(self, offset: int = 0) -> tuple[XeroJournal, ...]:
+        self._require_connection()
+        return tuple(j for j in self.ledger if j.number > offset)[:PAGE]
+
+    # ------------------------------------------------------------------ writes
     def prepare_contacts(self, documents: Sequence[TradeDocument]) -> None:
         self.prepared.append(len(documents))
 
     def push_invoices(self, documents: Sequence[TradeDocument], idempotency_key: str):
         kind = documents[0].kind if documents else Kind.SALES_ORDERS
-        return self._push(kind, documents, idempotency_key, "AUTHORISED")
+        return self._push(kind, documents, idempotency_key, AUTHORISED)
 
     def push_credit_notes(self, documents: Sequence[TradeDocument], idempotency_key: str):
-        return self._push(Kind.REFUNDS, documents, idempotency_key, "AUTHORISED")
+        kind = documents[0].kind if documents else Kind.REFUNDS
+        return self._push(kind, documents, idempotency_key, "AUTHORISED-CREDIT")
 
     def push_manual_journals(self, journals: Sequence[AccountJournal], mode: JournalMode,
                              idempotency_key: str):
@@ -473,11 +771,354 @@ class FakeGateway:
         return self._push(Kind.JOURNALS, journals, idempotency_key, mode.value)
 
     def _push(self, kind: Kind, items: Sequence, key: str, status: str) -> list[PushResult]:
+        """Creations (kept apart so tests can hook them); `status` says what is being made."""
+        return self._batch(("push", kind), items, key,
+                           lambda item: self._create(kind, item, status))
+
+    def update_documents(self, updates: Sequence[DocumentUpdate], idempotency_key: str):
+        return self._batch(("update_documents", None), updates, idempotency_key,
+                           self._apply_update)
+
+    def update_manual_journals(self, updates: Sequence[tuple[str, AccountJournal]],
+                               mode: JournalMode, idempotency_key: str):
+        for _, journal in updates:
+            assert journal.is_balanced and len(journal.lines) >= 2
+        return self._batch(("update_manual_journals", None), updates, idempotency_key,
+                           lambda item: self._apply_journal_update(item[0], item[1], mode))
+
+    def change_status(self, changes: Sequence[StatusChange], idempotency_key: str):
+        return self._batch(("change_status", None), changes, idempotency_key,
+                           self._apply_status_change)
+
+    def allocate(self, allocations: Sequence[Allocation], idempotency_key: str):
+        return self._batch(("allocate", None), allocations, idempotency_key,
+                           self._apply_allocation)
+
+    # ------------------------------------------------------------------ helpers for tests
+    def created(self, kind: Kind) -> list[XeroObject]:
+        return [o for o in self.objects.values() if o.kind is kind]
+
+    def get(self, xero_id: str) -> XeroObject:
+        return self.objects[xero_id]
+
+    def pay(self, xero_id: str, amount: Decimal | str, day: date | None = None) -> None:
+        """A payment (or a cash refund of a credit note) entered in Xero; Xero's rules apply."""
+        obj = self.objects[xero_id]
+        amount = money(Decimal(amount))
+        day = day or obj.date or self.clock.now().date()
+        if obj.status != AUTHORISED:
+            raise ValueError(f"Payments can only be made against AUTHORISED documents ({obj.status})")
+        if amount <= 0 or amount > obj.amount_due:
+            raise ValueError("Payment amount exceeds the amount outstanding on this document")
+        self._refuse_locked(day, "payment")
+        obj.payments.append((amount, day))
+        sign = LINE_SIGN[obj.document_type]
+        control = CONTROL_ACCOUNT[obj.document_type]
+        self._post(day, PAYMENT_SOURCE[obj.document_type], obj.xero_id, obj.number,
+                   [XeroJournalLine(BANK_ACCOUNT, -sign * amount),
+                    XeroJournalLine(control, sign * amount)])
+        if obj.amount_due == 0:
+            obj.status = PAID
+        self._touch(obj)
+
+    def set_status(self, xero_id: str, status: str) -> None:
+        """Someone changes the status in Xero (no rule checked: an adviser can do much)."""
+        obj = self.objects[xero_id]
+        before = self._is_posted(obj)
+        obj.status = status
+        self._repost(obj, before)
+        self._touch(obj)
+
+    def set_lock_date(self, period: date | None = None, end_of_year: date | None = None) -> None:
+        organisation = replace(self.chart_.organisation, period_lock_date=period,
+                               end_of_year_lock_date=end_of_year)
+        self.chart_ = replace(self.chart_, organisation=organisation)
+
+    def edit(self, xero_id: str, **changes: object) -> None:
+        """Someone edits an object in Xero (reference, date, lines...): stamped, reposted."""
+        obj = self.objects[xero_id]
+        before = self._is_posted(obj)
+        for name, value in changes.items():
+            setattr(obj, name, value)
+        self._repost(obj, before)
+        self._touch(obj)
+
+    def record_manual_journal(self, day: date, lines: Sequence[tuple[str, Decimal | str]],
+                              narration: str = "Adjustment made in Xero",
+                              status: str = POSTED) -> str:
+        """A manual journal made by someone else in Xero; returns its id."""
+        sent = tuple(SentLine(code, money(Decimal(amount))) for code, amount in lines)
+        assert sum(line.amount for line in sent) == 0, "a manual journal balances"
+        obj = XeroObject(Kind.JOURNALS, "", narration, self._new_id(), None, status, "",
+                         day, lines=sent, made_in_xero=True)
+        self.objects[obj.xero_id] = obj
+        self._repost(obj, False)
+        self._touch(obj)
+        return obj.xero_id
+
+    # ------------------------------------------------------------------ the rules
+    def _create(self, kind: Kind, item: object, status: str) -> tuple[str | None, str]:
+        if isinstance(item, AccountJournal):
+            obj = XeroObject(kind, item.key, item.key, "", item, status, "", item.date,
+                             lines=_journal_lines(item))
+            error = self._journal_problem(obj, status)
+        else:
+            credit = status.endswith("-CREDIT")
+            status = status.removesuffix("-CREDIT")
+            doc = item
+            assert isinstance(doc, TradeDocument)
+            if doc.is_credit_note != credit:
+                label = "credit notes" if credit else "invoices"
+                return None, f"A {doc.xero_type} document is not sent to Xero with the {label}."
+            obj = self._from_document(kind, doc, status)
+            error = self._document_problem(obj, status)
+        if error:
+            return None, error
+        obj.xero_id = self._new_id()
+        self.objects[obj.xero_id] = obj
+        self._repost(obj, False)
+        self._touch(obj)
+        return obj.xero_id, ""
+
+    def _from_document(self, kind: Kind, doc: TradeDocument, status: str) -> XeroObject:
+        return XeroObject(kind, doc.erp_id, doc.number, "", doc, status, doc.xero_type, doc.date,
+                          doc.due_date, doc.reference, doc.contact.name, doc.currency,
+                          _document_lines(doc))
+
+    def _document_problem(self, obj: XeroObject, status: str, old_date: date | None = None) -> str:
+        if status in (SUBMITTED, AUTHORISED) and not obj.is_credit_note and obj.due_date is None:
+            return MSG_DUE_DATE
+        if obj.total < 0:
+            return MSG_NEGATIVE
+        if status == AUTHORISED:
+            return self._lock_problem(obj.date, old_date)
+        return ""
+
+    def _journal_problem(self, obj: XeroObject, status: str, old_date: date | None = None) -> str:
+        return self._lock_problem(obj.date, old_date) if status == POSTED else ""
+
+    def _apply_update(self, update: DocumentUpdate) -> tuple[str | None, str]:
+        obj = self.objects.get(update.xero_id)
+        doc = update.document
+        if obj is None or obj.is_journal:
+            return None, f"Xero has no invoice or credit note with the id {update.xero_id}."
+        if obj.document_type != doc.xero_type:
+            return None, f"A {obj.document_type} cannot become a {doc.xero_type}."
+        if obj.has_applications or obj.status == PAID:
+            return None, MSG_APPLIED
+        target = update.status or obj.status
+        if target not in DOCUMENT_MOVES.get(obj.status, ()):
+            return None, MSG_NOT_VALID_STATUS
+        new = self._from_document(obj.kind, doc, target)
+        old_date = obj.date if obj.status == AUTHORISED else None
+        error = self._document_problem(new, target, old_date)
+        if error:
+            return None, error
+        before = self._is_posted(obj)
+        for name in ("payload", "status", "date", "due_date", "reference", "contact", "currency",
+                     "lines", "number"):
+            setattr(obj, name, getattr(new, name))
+        self._repost(obj, before)
+        self._touch(obj)
+        return obj.xero_id, ""
+
+    def _apply_journal_update(self, xero_id: str, journal: AccountJournal,
+                              mode: JournalMode) -> tuple[str | None, str]:
+        obj = self.objects.get(xero_id)
+        if obj is None or not obj.is_journal:
+            return None, f"Xero has no manual journal with the id {xero_id}."
+        if obj.status == POSTED:
+            return None, MSG_POSTED_JOURNAL
+        if obj.status != DRAFT:
+            return None, MSG_NOT_VALID_STATUS
+        new = XeroObject(obj.kind, journal.key, journal.key, xero_id, journal, mode.value, "",
+                         journal.date, lines=_journal_lines(journal))
+        error = self._journal_problem(new, mode.value)
+        if error:
+            return None, error
+        for name in ("payload", "status", "date", "lines", "number", "erp_id"):
+            setattr(obj, name, getattr(new, name))
+        self._repost(obj, False)
+        self._touch(obj)
+        return xero_id, ""
+
+    def _apply_status_change(self, change: StatusChange) -> tuple[str | None, str]:
+        obj = self.objects.get(change.xero_id)
+        journal = change.document_type == "MANJOURNAL"
+        if obj is None or obj.is_journal != journal or (
+                not journal and obj.document_type != change.document_type):
+            return None, f"Xero has no {change.document_type} with the id {change.xero_id}."
+        if change.status not in (VOIDED, DELETED):
+            return None, f"The status '{change.status}' cannot be applied to the document"
+        if obj.status == change.status:
+            return obj.xero_id, ""  # already there: Xero answers with the object as it is
+        if not journal and (obj.has_applications or obj.status == PAID):
+            return None, MSG_APPLIED
+        moves = JOURNAL_MOVES if journal else DOCUMENT_MOVES
+        if change.status not in moves.get(obj.status, ()):
+            return None, MSG_NOT_VALID_STATUS
+        if change.status == VOIDED:
+            error = self._lock_problem(obj.date)
+            if error:
+                return None, error
+        before = self._is_posted(obj)
+        obj.status = change.status
+        self._repost(obj, before)
+        self._touch(obj)
+        return obj.xero_id, ""
+
+    def _apply_allocation(self, allocation: Allocation) -> tuple[str | None, str]:
+        credit = self.objects.get(allocation.credit_note_id)
+        invoice = self.objects.get(allocation.invoice_id)
+        amount = money(allocation.amount)
+        if credit is None or not credit.is_credit_note:
+            return None, f"Xero has no credit note with the id {allocation.credit_note_id}."
+        if invoice is None or invoice.document_type not in INVOICE_TYPES:
+            return None, f"Xero has no invoice with the id {allocation.invoice_id}."
+        if credit.status != AUTHORISED:
+            return None, f"Credit note is {credit.status}; only an AUTHORISED credit note can be allocated."
+        if invoice.document_type != credit.document_type.removesuffix("CREDIT"):
+            return None, MSG_WRONG_TYPE
+        if invoice.status == PAID or (invoice.status == AUTHORISED and invoice.amount_due <= 0):
+            return None, MSG_PAID_OFF
+        if invoice.status != AUTHORISED:
+            return None, f"The invoice is {invoice.status}; only an AUTHORISED invoice takes a credit."
+        if invoice.contact != credit.contact:
+            return None, "The credit note and the invoice must be for the same contact."
+        if invoice.currency != credit.currency:
+            return None, "The credit note and the invoice must be in the same currency."
+        if amount <= 0:
+            return None, "The allocation amount must be greater than zero."
+        if amount > credit.amount_due or amount > invoice.amount_due:
+            return None, MSG_OVER_ALLOCATED
+        if allocation.date < max(d for d in (credit.date, invoice.date) if d is not None):
+            return None, "The allocation date cannot be before the credit note or invoice date."
+        error = self._lock_problem(allocation.date)
+        if error:
+            return None, error
+        credit.allocations.append((invoice.xero_id, amount, allocation.date))
+        invoice.credited += amount
+        for obj in (credit, invoice):
+            if obj.amount_due == 0:
+                obj.status = PAID
+            self._touch(obj)
+        return credit.xero_id, ""
+
+    def _lock_problem(self, day: date | None, old_date: date | None = None) -> str:
+        organisation = self.chart_.organisation
+        for when in (old_date, day):
+            if when is None:
+                continue
+            if organisation.end_of_year_lock_date and when <= organisation.end_of_year_lock_date:
+                return ("The document date cannot be before the end of year lock date, currently "
+                        f"set at {organisation.end_of_year_lock_date:%d-%b-%Y}")
+            if organisation.period_lock_date and when <= organisation.period_lock_date:
+                return ("The document date cannot be before the period lock date, currently set "
+                        f"at {organisation.period_lock_date:%d-%b-%Y}")
+        return ""
+
+    def _refuse_locked(self, day: date, what: str) -> None:
+        problem = self._lock_problem(day)
+        if problem:
+            raise ValueError(f"The {what} is dated in a locked period: {problem}")
+
+    # ------------------------------------------------------------------ the ledger
+    @staticmethod
+    def _is_posted(obj: XeroObject) -> bool:
+        """Whether the object's own postings are in the ledger (not counting payments)."""
+        return obj.status in ((POSTED,) if obj.is_journal else (AUTHORISED, PAID))
+
+    def _postings(self, obj: XeroObject) -> list[XeroJournalLine]:
+        if obj.is_journal:
+            return [XeroJournalLine(line.account_code, line.amount, ZERO, line.tracking,
+                                    description=line.description) for line in obj.lines]
+        sign = LINE_SIGN[obj.document_type]
+        lines = [XeroJournalLine(line.account_code, sign * line.amount, sign * line.tax_amount,
+                                 line.tracking, description=line.description)
+                 for line in obj.lines]
+        tax = sum((line.tax_amount for line in obj.lines), ZERO)
+        if tax:
+            lines.append(XeroJournalLine(GST_ACCOUNT, sign * tax))
+        lines.append(XeroJournalLine(CONTROL_ACCOUNT[obj.document_type], -sign * obj.total))
+        return lines
+
+    def _repost(self, obj: XeroObject, was_posted: bool) -> None:
+        """Xero never edits a ledger journal: a change reverses the last one and posts anew."""
+        source = "MANJOURNAL" if obj.is_journal else obj.document_type
+        if was_posted:
+            last = next(j for j in reversed(self.ledger)
+                        if j.source_id == obj.xero_id and j.source_type == source)
+            self._post(last.date, source, obj.xero_id, last.reference,
+                       [replace(line, net_amount=-line.net_amount, tax_amount=-line.tax_amount)
+                        for line in last.lines])
+        if self._is_posted(obj):
+            assert obj.date is not None
+            self._post(obj.date, source, obj.xero_id, obj.reference or obj.number,
+                       self._postings(obj))
+
+    def _post(self, day: date, source: str, source_id: str, reference: str,
+              lines: Sequence[XeroJournalLine]) -> None:
+        assert sum(line.net_amount for line in lines) == 0, "every ledger journal balances"
+        self.ledger.append(XeroJournal(f"journal-{len(self.ledger) + 1}", len(self.ledger) + 1,
+                                       day, source, source_id, reference, tuple(lines),
+                                       self._stamp()))
+
+    def _section(self, code: str) -> str:
+        account = self.chart_.account(code)
+        return SECTIONS.get(account.type, "") if account else ""
+
+    def _year_start(self, day: date) -> date:
+        end_day, end_month = self.year_end
+        start = date(day.year, end_month, end_day) + timedelta(days=1)
+        return start if start <= day else date(day.year - 1, end_month, end_day) + timedelta(days=1)
+
+    # ------------------------------------------------------------------ plumbing
+    def _state(self, obj: XeroObject) -> XeroObjectState:
+        if obj.is_credit_note:
+            amount_paid, amount_credited = obj.paid, obj.allocated
+        else:
+            amount_paid, amount_credited = obj.paid, obj.credited
+        return XeroObjectState(
+            kind=XERO_KIND[obj.document_type], xero_id=obj.xero_id,
+            number=obj.number, status=obj.status, document_type=obj.document_type,
+            date=obj.date, total=obj.total,
+            amount_due=obj.amount_due if not obj.is_journal else ZERO,
+            amount_paid=amount_paid, amount_credited=amount_credited,
+            allocations=tuple((invoice, amount) for invoice, amount, _ in obj.allocations),
+            reference=obj.reference, contact_name=obj.contact, updated_at=obj.updated_at,
+            web_url=self.web_url(XERO_KIND[obj.document_type], obj.xero_id), lines=obj.lines,
+            due_date=obj.due_date, currency=obj.currency if not obj.is_journal else "")
+
+    def _stamp(self) -> datetime:
+        now = self.clock.now()
+        if self._last_stamp is not None and now <= self._last_stamp:
+            now = self._last_stamp + timedelta(microseconds=1)
+        self._last_stamp = now
+        return now
+
+    def _touch(self, obj: XeroObject) -> None:
+        obj.updated_at = self._stamp()
+
+    def _new_id(self) -> str:
+        return f"xero-{next(self._ids)}"
+
+    def _require_connection(self) -> None:
+        if not self.connected:
+            raise NotConnected()
+
+    def _batch(self, operation: tuple[str, Kind | None], items: Sequence, key: str,
+               apply) -> list[PushResult]:
+        """One write call: replayed under the same key, 429s, per-element refusals, crashes."""
         assert 1 <= len(items) <= 50, "batches hold 1 to 50 elements"
         assert key, "every write carries an Idempotency-Key"
+        self._require_connection()
         if key in self._replies:
             return self._replies[key]
-        self.push_calls.append((kind, len(items), key))
+        name, kind = operation
+        if kind is not None:
+            self.push_calls.append((kind, len(items), key))
+        else:
+            self.write_calls.append((name, len(items), key))
         while self.waits_on_push and self._listener is not None:
             self._listener(self.waits_on_push.pop(0))
         if self.raise_on_push:
@@ -487,25 +1128,35 @@ class FakeGateway:
             raise RateLimited(30, "minute")
         results = []
         for item in items:
-            erp_id = item.key if isinstance(item, AccountJournal) else item.erp_id
-            number = item.key if isinstance(item, AccountJournal) else item.number
+            erp_id = _erp_id_of(item)
             if erp_id in self.fail_elements:
                 results.append(PushResult(erp_id, errors=(self.fail_elements[erp_id],)))
                 continue
-            xero_id = f"xero-{next(self._ids)}"
-            self.objects[xero_id] = XeroObject(kind, erp_id, number, xero_id, item, status)
+            xero_id, error = apply(item)
+            if error:
+                results.append(PushResult(erp_id, errors=(error,)))
+                continue
             warnings = (self.warn_elements[erp_id],) if erp_id in self.warn_elements else ()
             if erp_id in self.lose_answers:
                 results.append(PushResult(erp_id, outcome_unknown=True, errors=("no answer",)))
                 continue
             results.append(PushResult(erp_id, xero_id=xero_id, warnings=warnings))
         self._replies[key] = results
-        if self.crash_after_commit_on_push == len(self.push_calls):
+        if kind is not None and self.crash_after_commit_on_push == len(self.push_calls):
             raise SimulatedCrash("worker died after Xero committed the batch")
+        if kind is None and self.crash_after_commit_on_write == len(self.write_calls):
+            raise SimulatedCrash("worker died after Xero committed the write")
         return results
 
-    def created(self, kind: Kind) -> list[XeroObject]:
-        return [o for o in self.objects.values() if o.kind is kind]
+
+def _erp_id_of(item: object) -> str:
+    if isinstance(item, AccountJournal):
+        return item.key
+    if isinstance(item, tuple):  # (xero_id, journal) of update_manual_journals
+        return item[1].key
+    if isinstance(item, DocumentUpdate):
+        return item.document.erp_id
+    return str(getattr(item, "erp_id"))
 
 
 # ------------------------------------------------------------------------- time, queue, tokens
@@ -555,3 +1206,17 @@ def edited(store: InMemoryStore, document: TradeDocument, at: datetime) -> Trade
     docs[docs.index(document)] = changed
     store.edited_at[(document.kind, document.erp_id)] = at
     return changed
+
+
+def cancel(store: InMemoryStore, document: TradeDocument, at: datetime) -> None:
+    """The ERP cancels a document: it no longer counts, its edit time is recorded."""
+    docs = store.documents[document.kind]
+    docs.remove(next(d for d in docs if d.erp_id == document.erp_id))
+    store.cancelled[(document.kind, document.erp_id)] = document
+    store.edited_at[(document.kind, document.erp_id)] = at
+
+
+def delete(store: InMemoryStore, document: TradeDocument) -> None:
+    """The ERP deletes a document outright: no trace, no edit time."""
+    docs = store.documents[document.kind]
+    docs.remove(next(d for d in docs if d.erp_id == document.erp_id))

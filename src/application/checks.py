@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
+from ..domain.corrections import LockPolicy, Period, carry_document
 from ..domain.documents import TRADE_KINDS, DocumentLine, Kind, TrackingRef, TradeDocument
 from ..domain.errors import Problem
 from ..domain.journals import AccountJournal, journal_label
@@ -55,6 +56,9 @@ class Checks:
     chart: ChartOfAccounts | None
     mapping: AccountMapping
     currencies: frozenset[str] | None = None
+    # Xero's lock date and what Settings say to do with what falls inside it (carry it to the
+    # first open day, or hold it back); without one, the chart's lock date, carried.
+    period: Period | None = None
     _taxes: frozenset[str] = field(init=False, repr=False, compare=False)
     _tracking: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
 
@@ -66,6 +70,8 @@ class Checks:
                     for c in chart.tracking if c.status == "ACTIVE"} if chart else {}
         object.__setattr__(self, "_taxes", taxes)
         object.__setattr__(self, "_tracking", tracking)
+        if self.period is None:
+            object.__setattr__(self, "period", Period(chart.organisation.lock_date if chart else None))
 
     # ------------------------------------------------------------------ one value at a time
 
@@ -118,19 +124,24 @@ class Checks:
 
     @property
     def lock_date(self) -> date | None:
-        return self.chart.organisation.lock_date if self.chart else None
+        return self.period.lock_date if self.period else None
+
+    @property
+    def holds_locked(self) -> bool:
+        return self.period is not None and self.period.policy is LockPolicy.HOLD
 
     def locked(self, day: date) -> str | None:
-        """A document or journal dated on or before Xero's lock date is refused by Xero.
-
-        The one place the lock date is applied to what is sent (a later rule may carry such a
-        document to the first open day instead of refusing it).
-        """
+        """Xero refuses anything dated on or before its lock date. The one place the lock date
+        is applied to what is sent: carried (the default), `prepare` has already dated it the
+        first open day; held (a setting), it is not sent until the lock date moves."""
         lock = self.lock_date
-        if lock is not None and day <= lock:
-            return (f"It is dated {_day(day)}, inside Xero's locked period (up to "
-                    f"{_day(lock)}); ask your adviser to move the lock date in Xero.")
-        return None
+        if lock is None or day > lock:
+            return None
+        if self.holds_locked:
+            return (f"It is dated {_day(day)}, inside Xero's locked period (up to {_day(lock)}); "
+                    f"it is held back, as Settings ask, until the lock date moves.")
+        return (f"It is dated {_day(day)}, inside Xero's locked period (up to {_day(lock)}); "
+                f"ask your adviser to move the lock date in Xero.")
 
     def missing_due_date(self, kind: Kind) -> str | None:
         if kind not in NEEDS_DUE_DATE or self.mapping.defaults_for(kind).payment_days is not None:
@@ -150,7 +161,8 @@ class Checks:
     # ------------------------------------------------------------------ documents
 
     def prepare(self, document: TradeDocument) -> TradeDocument:
-        """The document as it is sent: the mapping's defaults fill what the ERP left empty."""
+        """The document as it is sent: the mapping's defaults fill what the ERP left empty, and
+        one dated inside the locked period is carried to the first open day (unless held)."""
         defaults = self.mapping.defaults_for(document.kind)
         if not all(line.account_code and line.tax_type for line in document.lines):
             document = replace(document, lines=tuple(
@@ -161,6 +173,8 @@ class Checks:
         if document.due_date is None and defaults.payment_days is not None \
                 and document.kind in NEEDS_DUE_DATE:
             document = replace(document, due_date=document.date + timedelta(days=defaults.payment_days))
+        if self.period is not None and not self.holds_locked:
+            document = carry_document(document, self.period)
         return document
 
     def document_problems(self, document: TradeDocument) -> list[str]:
@@ -192,7 +206,8 @@ class Checks:
             tax_types=frozenset(t for t in facts.tax_types if self.tax_type(t or defaults.tax_type)),
             tracking=frozenset(r for r in facts.tracking if self.tracking(r)),
             currencies=frozenset(c for c in facts.currencies if self.currency(c)),
-            dated_up_to=self.lock_date,
+            # Carried documents are sent on the first open day: only held ones are refused.
+            dated_up_to=self.lock_date if self.holds_locked else None,
             without_due_date=facts.without_due_date and self.missing_due_date(kind) is not None,
             without_lines=facts.without_lines,
             text_limit=TEXT_LIMIT if shortest < 1 or longest > TEXT_LIMIT else None,

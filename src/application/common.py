@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 
+from ..domain.corrections import LockPolicy, Period
 from ..domain.errors import GatewayUnavailable, NotConnected, Problem, ReauthorisationNeeded
-from ..domain.mapping import AccountMapping
 from .checks import Checks
-from .ports import AccountingGateway, ChartOfAccounts
+from .ports import AccountingGateway, ChartOfAccounts, SettingsStore
+
+LOCK_POLICY = "locked_period_policy"  # preference: carry (default) or hold
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +37,11 @@ def with_currencies(checks: Checks, gateway: AccountingGateway, currencies: set[
     except (NotConnected, ReauthorisationNeeded, GatewayUnavailable) as exc:
         log.warning("could not read Xero's currencies: %s", exc.message)
         return checks
-    return Checks(checks.chart, checks.mapping, frozenset(c.upper() for c in enabled) or None)
+    return Checks(checks.chart, checks.mapping, frozenset(c.upper() for c in enabled) or None,
+                  checks.period)
 
 
-def checks_for(gateway: AccountingGateway, mapping: AccountMapping) -> tuple[Checks, Problem | None]:
-    chart, unchecked = read_chart(gateway)
-    return Checks(chart, mapping), unchecked
+def period_of(chart: ChartOfAccounts | None, settings: SettingsStore) -> Period:
+    """Xero's lock date with what Settings say to do with what falls inside it."""
+    lock = chart.organisation.lock_date if chart else None
+    return Period(lock, LockPolicy.parse(settings.preference(LOCK_POLICY, LockPolicy.CARRY.value)))

@@ -10,12 +10,18 @@ Xero and only sends what is truly absent, so nothing is ever created twice.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
 
+from ..domain.corrections import (
+    LockPolicy,
+    SentState,
+    carry_journal,
+    sent_state_of_document,
+    sent_state_of_journal,
+)
 from ..domain.documents import Kind, TradeDocument
 from ..domain.errors import AccountsSyncError, SyncRefused
 from ..domain.journals import AccountJournal, build_journals
@@ -28,9 +34,12 @@ from ..domain.sync import (
     SyncState,
     SyncWindow,
 )
+from .batches import batch_key
 from .checks import Checks
-from .common import read_chart, with_currencies
+from .common import period_of, read_chart, with_currencies
+from .plan_corrections import PlanCorrections
 from .ports import AccountingGateway, Clock, PushResult, UnitOfWorkFactory
+from .sync_corrections import SyncCorrections
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +59,6 @@ class _Outgoing:
     record: SyncRecord
 
 
-def batch_key(records: Sequence[SyncRecord]) -> str:
-    """One Idempotency-Key per request: the same records on the same attempt, the same key."""
-    joined = "|".join(f"{r.idempotency_key}#{r.attempts}" for r in records)
-    return "as-batch-" + hashlib.sha256(joined.encode()).hexdigest()[:40]
-
-
 class ExecuteRun:
     def __init__(
         self,
@@ -72,6 +75,10 @@ class ExecuteRun:
         self.clock = clock
         self.batch_size = batch_size
         self.chunk_size = chunk_size
+        # Corrections share the run's life (claim, worker, heartbeat, abort) and the batch
+        # protocol, through a component of their own.
+        self.corrections = SyncCorrections(uow, gateway, clock, PlanCorrections(uow, gateway, clock),
+                                           batch_size=batch_size)
 
     def execute(self, run_id: int) -> SyncRun:
         with self.uow() as uow:
@@ -81,6 +88,8 @@ class ExecuteRun:
         self._xero_refused = False
         try:
             with self.gateway.observe(lambda note: self._note(run_id, note)):
+                if run.kind is Kind.CORRECTIONS:
+                    return self.corrections.run(run)
                 return self._run(run)
         except AccountsSyncError as exc:
             # Refusals and an unreachable Xero end the run with a plain reason; records of
@@ -131,17 +140,21 @@ class ExecuteRun:
                 last_synced_up_to=None,
             )
             mapping = uow.settings.mapping()
-            checks = Checks(chart, mapping)
+            period = period_of(chart, uow.settings)
+            checks = Checks(chart, mapping, period=period)
             if run.kind is Kind.JOURNALS:
                 build = build_journals(uow.documents.cost_flows(run.closing_date), mapping)
-                problems = list(build.problems) + checks.journal_problems(build.journals)
-                if problems:
-                    raise SyncRefused(problems)
+                # A locked day never blocks the rest: its journal is carried to the first open
+                # day, or held back (a setting) and listed in the preview until the lock moves.
                 journals = [
-                    replace(j, url=uow.documents.journal_url(j.key),
+                    replace(carry_journal(j, period), url=uow.documents.journal_url(j.key),
                             tax_type=mapping.journal_tax_type)
                     for j in build.journals
+                    if not (period.is_locked(j.date) and period.policy is LockPolicy.HOLD)
                 ]
+                problems = list(build.problems) + checks.journal_problems(journals)
+                if problems:
+                    raise SyncRefused(problems)
                 total = len(journals)
             else:
                 total = uow.documents.summarize_unsynced(run.kind, run.closing_date).count
@@ -226,7 +239,7 @@ class ExecuteRun:
                 )
                 if record.state is SyncState.SYNCED:
                     continue  # synced by a reconciliation or another path meanwhile
-                record = record.start(run.id, item.fingerprint)
+                record = record.start(run.id, item.fingerprint, sent_state_of(item))
                 reasons = refusals.get(erp_id)
                 if reasons:
                     refused.append((record, " ".join(reasons)))
@@ -240,6 +253,7 @@ class ExecuteRun:
         results = self._push(run, outgoing) if outgoing else []
 
         by_id = {r.erp_id: r for r in results}
+        default_status = (run.mode or JournalMode.DRAFT).value if run.kind is Kind.JOURNALS else ""
         settled: list[SyncRecord] = list(failed_locally)
         failures = [Failure(r.number, r.last_error, RefusedBy.ACCOUNTS_SYNC.value)
                     for r in failed_locally]
@@ -254,13 +268,15 @@ class ExecuteRun:
                 failures.append(Failure(record.number, record.last_error))
             elif result.created:
                 created += 1
-                record = out.record.succeed(result.xero_id or "", now)
+                record = out.record.succeed(result.xero_id or "", now,
+                                            result.status or default_status, result.updated_at)
                 if result.warnings:
                     # Created, so never sent again; the warning is kept for a person to see.
                     record = replace(record, last_error="Xero warned: " + " ".join(result.warnings))
                     failures.append(Failure(record.number, record.last_error))
             elif result.xero_id and not result.errors:
-                record = out.record.succeed(result.xero_id, now)
+                record = out.record.succeed(result.xero_id, now, result.status or default_status,
+                                            result.updated_at)
             else:
                 by = RefusedBy.ACCOUNTS_SYNC if result.refused_locally else RefusedBy.XERO
                 self._xero_refused = self._xero_refused or by is RefusedBy.XERO
@@ -292,6 +308,12 @@ class ExecuteRun:
         if run.kind is Kind.REFUNDS:
             return self.gateway.push_credit_notes(items, key)
         return self.gateway.push_invoices(items, key)
+
+
+def sent_state_of(item: Item) -> SentState:
+    if isinstance(item, TradeDocument):
+        return sent_state_of_document(item)
+    return sent_state_of_journal(item)
 
 
 def _erp_id(item: Item) -> str:

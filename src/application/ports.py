@@ -11,6 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol, Self
 
+from ..domain.corrections import SentLine
 from ..domain.costs import CostEntry, CostFlow, MovementType
 from ..domain.documents import DocumentSummary, Kind, TrackingRef, TradeDocument
 from ..domain.errors import InvalidRequest
@@ -44,6 +45,32 @@ class ChangedDocument:
     number: str
     xero_id: str
     synced_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ErpDocumentNow:
+    """A synced document as the ERP has it now: what would be sent, or why nothing would."""
+
+    erp_id: str
+    document: TradeDocument | None  # None: it no longer counts (cancelled, deleted, ...)
+    gone: str = ""  # why it no longer counts, e.g. "cancelled in the ERP"
+    refund_of: str = ""  # refunds: the ERP id of the sale it refunds
+
+
+@dataclass(frozen=True)
+class XeroChange:
+    """An invoice, credit note or manual journal changed in Xero since Accounts Sync last looked."""
+
+    kind: Kind
+    xero_id: str
+    number: str
+    status: str
+    total: Decimal
+    updated_at: datetime | None
+    web_url: str = ""
+    record_erp_id: str | None = None  # our record, when the object is one Accounts Sync sent
+    summary: str = ""  # what changed, in words
+    document_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -158,6 +185,8 @@ class PushResult:
     outcome_unknown: bool = False
     # Refused by the adapter before it left (a body Xero could not take), not by Xero.
     refused_locally: bool = False
+    status: str = ""  # the object's status in Xero after the write (AUTHORISED, DRAFT, ...)
+    updated_at: datetime | None = None  # Xero's UpdatedDateUTC after the write
 
     @property
     def created(self) -> bool:
@@ -203,6 +232,142 @@ def natural_order(record: SyncRecord) -> tuple[str, int, str, str]:
     return (record.kind.value, len(record.number), record.number, record.erp_id)
 
 
+# ---------------------------------------------------------------- Xero's side of the books
+# What Xero holds after a sync and what may still be done to it. The rules these values follow
+# (statuses, what a payment or allocation blocks, lock dates) are in docs/xero-rules.md.
+
+# The status words Xero uses; an object in a GONE status posts nothing to the ledger.
+DRAFT, SUBMITTED, AUTHORISED, PAID, VOIDED, DELETED = (
+    "DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED")
+POSTED, ARCHIVED = "POSTED", "ARCHIVED"
+GONE_STATUSES = frozenset({VOIDED, DELETED})
+
+
+@dataclass(frozen=True)
+class XeroObjectState:
+    """What Xero holds for one object now."""
+
+    # SALES_ORDERS for ACCREC invoices, PURCHASE_ORDERS for ACCPAY bills, REFUNDS for credit
+    # notes (ACCRECCREDIT/ACCPAYCREDIT), JOURNALS for manual journals.
+    kind: Kind
+    xero_id: str
+    number: str  # InvoiceNumber / CreditNoteNumber; a manual journal's Narration
+    status: str  # Xero's status word
+    document_type: str = ""  # ACCREC ACCPAY ACCRECCREDIT ACCPAYCREDIT; "" for journals
+    date: date | None = None
+    total: Decimal = ZERO
+    amount_due: Decimal = ZERO  # invoices: AmountDue; credit notes: RemainingCredit
+    amount_paid: Decimal = ZERO  # invoices: AmountPaid; credit notes: refunds paid out
+    amount_credited: Decimal = ZERO  # invoices: AmountCredited; credit notes: amount allocated
+    allocations: tuple[tuple[str, Decimal], ...] = ()  # credit notes: (InvoiceID, amount)
+    reference: str = ""
+    contact_name: str = ""
+    updated_at: datetime | None = None  # UpdatedDateUTC, aware UTC
+    web_url: str = ""
+    # domain.corrections.SentLine, as Xero holds them (net of tax; journals signed), filled
+    # where the read returns lines (single reads, IDs= lists, paged lists).
+    lines: tuple[SentLine, ...] = ()
+    due_date: date | None = None
+    currency: str = ""
+    url: str = ""  # the Url field: the ERP page it links back to, when we sent one
+
+    @property
+    def has_applications(self) -> bool:
+        """A payment or a credit is applied: Xero then refuses edits, voids and deletes."""
+        if self.document_type in ("ACCRECCREDIT", "ACCPAYCREDIT"):
+            return bool(self.allocations) or self.amount_credited != ZERO \
+                or self.amount_paid != ZERO
+        return self.amount_paid != ZERO or self.amount_credited != ZERO
+
+    @property
+    def is_gone(self) -> bool:
+        return self.status in GONE_STATUSES
+
+
+@dataclass(frozen=True)
+class ChangedPage:
+    items: tuple[XeroObjectState, ...]
+    next_page: int | None
+
+
+@dataclass(frozen=True)
+class DocumentUpdate:
+    """Replace an existing Xero invoice or credit note's content; its status stays unless
+    `status` is given. `document.xero_type` decides /Invoices or /CreditNotes."""
+
+    xero_id: str
+    document: TradeDocument
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    erp_id: str  # echoed in PushResult.erp_id
+    xero_id: str
+    document_type: str  # ACCREC ACCPAY ACCRECCREDIT ACCPAYCREDIT, or "MANJOURNAL"
+    status: str  # VOIDED or DELETED
+
+
+@dataclass(frozen=True)
+class Allocation:
+    erp_id: str  # echoed in PushResult.erp_id
+    credit_note_id: str
+    invoice_id: str
+    amount: Decimal
+    date: date
+
+
+@dataclass(frozen=True)
+class TrialBalanceRow:
+    """One account of Xero's trial balance at a date, in the base currency.
+
+    `debit`/`credit` are the report's YTD columns: for asset, liability and equity accounts
+    the balance at the date (all years); for revenue and expense accounts the total since the
+    start of the financial year (earlier years sit in Retained Earnings). `period_debit` and
+    `period_credit` are the month-of-the-report columns.
+    """
+
+    account_id: str
+    account_code: str
+    name: str
+    account_type: str
+    debit: Decimal
+    credit: Decimal
+    section: str = ""  # Revenue, Expenses, Assets, Liabilities, Equity (the report's section)
+    period_debit: Decimal = ZERO
+    period_credit: Decimal = ZERO
+
+    @property
+    def balance(self) -> Decimal:
+        """Debit positive, credit negative."""
+        return self.debit - self.credit
+
+
+@dataclass(frozen=True)
+class XeroJournalLine:
+    account_code: str
+    net_amount: Decimal  # debit positive, credit negative, base currency
+    tax_amount: Decimal = ZERO
+    tracking: tuple[TrackingRef, ...] = ()
+    account_id: str = ""
+    account_type: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class XeroJournal:
+    """One entry of GET /Journals (the general ledger), for reconciliation."""
+
+    journal_id: str
+    number: int
+    date: date
+    source_type: str  # ACCREC ACCPAY ACCRECCREDIT ACCPAYCREDIT MANJOURNAL ACCRECPAYMENT ...
+    source_id: str
+    reference: str
+    lines: tuple[XeroJournalLine, ...]
+    created_at: datetime | None = None
+
+
 # ---------------------------------------------------------------- ports
 
 
@@ -242,6 +407,27 @@ class DocumentSource(Protocol):
     ) -> tuple[int, list[TradeDocument]]:
         """How many unsynced documents have any refused value, and the first `limit` of them
         (in (date, id) order, dated as a sync sends them)."""
+        ...
+
+    # Books over time (DESIGN: "Books over time").
+
+    def documents_now(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, ErpDocumentNow]:
+        """The ERP's current version of these documents, in any status; every id is answered
+        (a deleted one with document None and gone 'deleted in the ERP')."""
+        ...
+
+    def removed_after_sync(self, kind: Kind, limit: int) -> list[str]:
+        """Synced documents the ERP deleted since (their host row is gone), not yet corrected."""
+        ...
+
+    def refunds_to_allocate(self, closing_date: date, limit: int) -> list[tuple[str, str]]:
+        """(refund erp id, sale erp id) of synced refunds of synced sales, dated up to the
+        closing date, whose credit note has not been allocated to the sale's invoice yet."""
+        ...
+
+    def synced_cost_flows(self, closing_date: date) -> list[CostFlow]:
+        """The flows of the journals already synced, up to the closing date, summed (as
+        cost_flows does for the unsynced ones): what their journals would say now."""
         ...
 
 
@@ -294,6 +480,28 @@ class SyncLedger(Protocol):
         ...
 
     def last_synced_up_to(self, kind: Kind) -> date | None: ...
+
+    def corrections_of(
+        self, originals: Sequence[tuple[Kind, str]]
+    ) -> dict[tuple[Kind, str], list[SyncRecord]]:
+        """The correction records of these originals, oldest first (originals with none left out)."""
+        ...
+
+    def synced_journals(self, closing_date: date) -> list[SyncRecord]:
+        """The synced journal records dated up to the closing date."""
+        ...
+
+    def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]: ...
+
+    def first_synced_at(self) -> datetime | None:
+        """When the first record was synced (what a first look at Xero's changes starts from)."""
+        ...
+
+    def save_xero_changes(self, changes: Sequence[XeroChange]) -> None: ...
+
+    def xero_changes(self, limit: int, ours_only: bool = False) -> list[XeroChange]:
+        """What was seen changed in Xero, the latest first."""
+        ...
 
     def set_last_synced_up_to(self, kind: Kind, day: date) -> None: ...
 
@@ -398,6 +606,61 @@ class AccountingGateway(Protocol):
     def observe(self, listener: Callable[[str], None]) -> AbstractContextManager[None]:
         """Within the block, `listener` hears (in plain words) whenever this thread waits on
         Xero: a limit reached, an answer that did not come and is tried again."""
+        ...
+
+    # Xero's side of the books (docs/xero-rules.md). Refusals come back per element in
+    # PushResult.errors with Xero's own words; only transport and auth problems raise.
+
+    def find_by_number(self, document_type: str, numbers: Sequence[str]) -> dict[str, str]:
+        """number → Xero id of the invoices or credit notes of this type (ACCREC, ACCPAY,
+        ACCRECCREDIT, ACCPAYCREDIT) with these numbers, voided and deleted ones left out: how an
+        adjustment document is found again before anything is resent."""
+        ...
+
+    def object_states(self, kind: Kind, xero_ids: Sequence[str]) -> dict[str, XeroObjectState]:
+        """By id, in as few calls as possible; deleted objects come back with status DELETED,
+        unknown ids are absent. `kind` picks where to look first (a credit note is found
+        whatever kind is given)."""
+        ...
+
+    def changed_since(self, kind: Kind, since: datetime | None, page: int = 1) -> ChangedPage:
+        """Objects created or modified since `since` (If-Modified-Since; None = all), oldest
+        change first, a page at a time. SALES_ORDERS → ACCREC invoices, PURCHASE_ORDERS →
+        ACCPAY bills, REFUNDS → credit notes, JOURNALS → manual journals."""
+        ...
+
+    def update_documents(
+        self, updates: Sequence[DocumentUpdate], idempotency_key: str
+    ) -> list[PushResult]:
+        """Rewrite invoices/credit notes in place; one result per update, in order, erp_id =
+        update.document.erp_id."""
+        ...
+
+    def update_manual_journals(
+        self,
+        updates: Sequence[tuple[str, AccountJournal]],
+        mode: JournalMode,
+        idempotency_key: str,
+    ) -> list[PushResult]:
+        """(xero_id, journal): rewrite a DRAFT journal in place (it ends in `mode`);
+        erp_id = journal.key. A POSTED journal is refused."""
+        ...
+
+    def change_status(
+        self, changes: Sequence[StatusChange], idempotency_key: str
+    ) -> list[PushResult]:
+        """VOIDED or DELETED, per Xero's transitions; erp_id = change.erp_id."""
+        ...
+
+    def allocate(self, allocations: Sequence[Allocation], idempotency_key: str) -> list[PushResult]:
+        """PUT /CreditNotes/{id}/Allocations. NOT idempotent in Xero beyond the key's minutes:
+        before any resend, look the credit note's allocations up with object_states."""
+        ...
+
+    def trial_balance(self, day: date) -> tuple[TrialBalanceRow, ...]: ...
+
+    def journals(self, offset: int = 0) -> tuple[XeroJournal, ...]:
+        """One page of up to 100 ledger journals with JournalNumber > offset, in order."""
         ...
 
 

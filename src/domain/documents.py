@@ -20,6 +20,7 @@ class Kind(StrEnum):
     PURCHASE_ORDERS = "purchase_orders"
     REFUNDS = "refunds"
     JOURNALS = "journals"
+    CORRECTIONS = "corrections"  # changes to what was already sent (DESIGN: "Books over time")
 
     @property
     def label(self) -> str:

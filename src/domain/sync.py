@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
+from .corrections import CorrectionAction, Decision, SentState, XeroSeen
 from .documents import Kind
 from .errors import (
     ClosingDateBeforeLastSync,
@@ -104,6 +106,33 @@ def idempotency_key(kind: Kind, erp_id: str, fingerprint: str) -> str:
 
 
 @dataclass(frozen=True)
+class CorrectionLink:
+    """What a correction record corrects: its original, how, and what is known of its progress.
+
+    A correction is a record of kind `corrections` whose erp_id is
+    `<original kind>:<original erp_id>:<sequence>`; `previous` is what Xero held from us before
+    it (the record's `sent` is what Xero holds after it).
+    """
+
+    original_kind: Kind
+    original_erp_id: str
+    action: CorrectionAction
+    target_xero_id: str = ""  # the original's object in Xero
+    net_change: Decimal = Decimal("0.00")  # what it changes in the original, signed
+    amount: Decimal = Decimal("0.00")  # what the adjustment document or allocation is worth
+    due_before: Decimal | None = None  # owing on the original in Xero when it was planned
+    number: str = ""  # of the adjustment document or journal it creates, if any
+    document_type: str = ""  # of the adjustment document, or of the original it changes
+    allocate_to: str = ""  # the invoice the created credit note is allocated to, if any
+    previous: SentState | None = None
+    reason: str = ""
+
+    @staticmethod
+    def erp_id_for(kind: Kind, erp_id: str, sequence: int) -> str:
+        return f"{kind.value}:{erp_id}:{sequence}"
+
+
+@dataclass(frozen=True)
 class SyncRecord:
     """What Accounts Sync knows about one ERP document or journal in Xero."""
 
@@ -118,6 +147,14 @@ class SyncRecord:
     last_error: str = ""
     run_id: int | None = None
     synced_at: datetime | None = None
+    # Books over time: what the object in Xero holds from us (all corrections included), the
+    # status we last saw it in there and when Xero last changed it.
+    sent: SentState | None = None
+    xero_status: str = ""
+    xero_updated_at: datetime | None = None
+    xero_seen: XeroSeen | None = None
+    decision: Decision | None = None  # a person's say on a correction only they can decide
+    correction: CorrectionLink | None = None  # set on correction records only
     refused_by: RefusedBy | None = None  # set with a failure: who refused it
 
     def _move(self, to: SyncState, **changes: object) -> SyncRecord:
@@ -127,9 +164,11 @@ class SyncRecord:
             )
         return replace(self, state=to, **changes)
 
-    def start(self, run_id: int, fingerprint: str) -> SyncRecord:
-        # The last reason is kept while it is being sent: should the run stop before Xero
-        # answers, the person still sees why it failed before (see `unconfirmed`).
+    def start(self, run_id: int, fingerprint: str, sent: SentState | None = None) -> SyncRecord:
+        """In flight under a key of its content; `sent` is what Xero will hold once it lands,
+        kept from now on, so a look-up that finds it in Xero knows what it holds. The last
+        reason is kept while it is being sent: should the run stop before Xero answers, the
+        person still sees why it failed before (see `unconfirmed`)."""
         return self._move(
             SyncState.IN_FLIGHT,
             run_id=run_id,
@@ -137,11 +176,18 @@ class SyncRecord:
             idempotency_key=idempotency_key(self.kind, self.erp_id, fingerprint),
             attempts=self.attempts + 1,
             refused_by=None,
+            sent=sent if sent is not None else self.sent,
         )
 
-    def succeed(self, xero_id: str, at: datetime) -> SyncRecord:
+    def succeed(self, xero_id: str, at: datetime, status: str = "",
+                updated_at: datetime | None = None) -> SyncRecord:
+        status = status or self.xero_status
+        seen = self.xero_seen
+        if self.sent is not None and self.correction is None:
+            seen = XeroSeen.written(self.sent, self.kind is Kind.JOURNALS, status)
         return self._move(SyncState.SYNCED, xero_id=xero_id, last_error="", synced_at=at,
-                          refused_by=None)
+                          xero_status=status, xero_updated_at=updated_at or self.xero_updated_at,
+                          xero_seen=seen, refused_by=None)
 
     def fail(self, error: str, by: RefusedBy = RefusedBy.XERO) -> SyncRecord:
         return self._move(SyncState.FAILED, last_error=error, refused_by=by)

@@ -12,7 +12,7 @@ from ..application.status import Status
 from ..domain.documents import TRADE_KINDS, Kind
 from ..domain.errors import Problem
 from ..domain.journals import journal_label
-from ..domain.money import format_money
+from ..domain.money import ZERO, format_money
 from ..domain.sync import (
     EARLIER_MARK,
     UNCONFIRMED_PREFIX,
@@ -22,6 +22,7 @@ from ..domain.sync import (
     SyncRun,
     SyncState,
 )
+from .corrections import xero_change_json
 
 # ----------------------------------------------------------------------------- plain words
 
@@ -132,6 +133,8 @@ def preview_json(preview: Preview) -> dict[str, Any]:
                 "debit_total": format_money(j.debit_total),
                 "lines": j.line_count,
                 "cost_entries": j.entry_count,
+                "carried_from": _day(j.carried_from),
+                "held": j.held,
             }
             for j in preview.journals
         ],
@@ -148,6 +151,14 @@ def preview_json(preview: Preview) -> dict[str, Any]:
         for kind, found in preview.refused.items()
     }
     body["checked_against_xero"] = preview.checked_against_xero
+    plan = preview.corrections
+    body["corrections"] = {
+        "count": plan.count if plan else 0,
+        "net_change": format_money(plan.net_change if plan else ZERO),
+        "to_decide": len(plan.to_decide) if plan else 0,
+        "held": len(plan.held) if plan else 0,
+    }
+    body["xero_changes"] = [xero_change_json(c) for c in preview.xero_changes]
     return body
 
 

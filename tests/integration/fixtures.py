@@ -25,6 +25,16 @@ from accounts_sync.adapters.erp_sql import host_schema as host
 
 DEFAULT_DAY = date(2026, 3, 2)
 DEFAULT_STAMP = datetime(2026, 3, 2, 9, 0, 0)
+# An invoiced order or a billed purchase is due on the ERP's terms (30 days, as in the demo);
+# Xero refuses an approved invoice or bill without a due date (docs/xero-rules.md). Pass
+# due_date=None for a document the ERP left without one.
+TERMS: Any = object()
+
+
+def _due(due_date: Any, issued: date | None) -> date | None:
+    if due_date is TERMS:
+        return issued + timedelta(days=30) if issued else None
+    return due_date
 
 
 @dataclass(frozen=True)
@@ -106,17 +116,15 @@ class HostErp:
     def sales_order(
         self, customer_id: int, *, number: str | None = None, status: str = "invoiced",
         invoice_date: date | None = DEFAULT_DAY, order_date: date | None = None,
-        due_date: date | None | str = "terms", currency: str = "AUD", reference: str = "",
+        due_date: date | None = TERMS, currency: str = "AUD", reference: str = "",
         line_amount_types: str = "Exclusive", lines: list[Line] | None = None,
         total: str | Decimal | None = None, updated_at: datetime = DEFAULT_STAMP,
     ) -> int:
         lines = [line()] if lines is None else lines
-        if due_date == "terms":  # an invoice is due 30 days after it is dated, as the ERP does
-            due_date = invoice_date + timedelta(days=30) if invoice_date else None
         so_id = self._insert(host.sales_orders, {
             "number": number or f"SO-{self._next():06d}", "customer_id": customer_id,
             "order_date": order_date or invoice_date or DEFAULT_DAY, "invoice_date": invoice_date,
-            "due_date": due_date, "status": status, "currency": currency,
+            "due_date": _due(due_date, invoice_date), "status": status, "currency": currency,
             "line_amount_types": line_amount_types, "reference": reference,
             "total": Decimal(total) if total is not None else document_total(lines, line_amount_types),
             "updated_at": updated_at,
@@ -127,20 +135,17 @@ class HostErp:
     def purchase_order(
         self, supplier_id: int, *, number: str | None = None, status: str = "billed",
         bill_date: date | None = DEFAULT_DAY, order_date: date | None = None,
-        received_date: date | None = None, due_date: date | None | str = "terms",
-        currency: str = "AUD",
+        received_date: date | None = None, due_date: date | None = TERMS, currency: str = "AUD",
         supplier_invoice_number: str = "", line_amount_types: str = "Exclusive",
         lines: list[Line] | None = None, total: str | Decimal | None = None,
         updated_at: datetime = DEFAULT_STAMP,
     ) -> int:
         lines = [line("Shiraz fruit, 2.5 t", "2.5", "2200.00", account="1410", tax_type="INPUT")] \
             if lines is None else lines
-        if due_date == "terms":
-            due_date = bill_date + timedelta(days=30) if bill_date else None
         po_id = self._insert(host.purchase_orders, {
             "number": number or f"PO-{self._next():06d}", "supplier_id": supplier_id,
             "order_date": order_date or bill_date or DEFAULT_DAY, "received_date": received_date,
-            "bill_date": bill_date, "due_date": due_date,
+            "bill_date": bill_date, "due_date": _due(due_date, bill_date),
             "supplier_invoice_number": supplier_invoice_number, "status": status,
             "currency": currency, "line_amount_types": line_amount_types,
             "total": Decimal(total) if total is not None else document_total(lines, line_amount_types),

@@ -76,12 +76,31 @@ def test_rounding_keeps_posted_journals_balanced_to_the_cent(store, gateway, pos
     assert any(line.account_code == "860" for line in journal.lines)
 
 
-def test_journals_inside_the_lock_period_are_refused_with_the_lock_date(store, gateway, post):
+def test_a_journal_inside_the_lock_period_is_carried_to_the_first_open_day_and_blocks_nothing(
+    store, gateway, post
+):
     gateway.chart_ = default_chart(lock_date=date(2026, 10, 31))
-    store.cost_entries += [entry(day=date(2026, 10, 31)), entry(day=date(2026, 11, 1))]
+    store.cost_entries += [entry(MovementType.LOSS, "250", day=date(2026, 10, 18)),
+                           entry(MovementType.LOSS, "40", day=date(2026, 11, 1))]
     run = post.execute(req())
-    assert run.state is RunState.ABORTED and "31 Oct 2026" in run.message
-    assert gateway.push_calls == []
+    assert run.state is RunState.SUCCEEDED and run.created == 2
+    carried, opened = sorted(gateway.created(J), key=lambda o: o.erp_id)
+    assert carried.erp_id == "2026-10-18-loss" and carried.payload.date == date(2026, 11, 1)
+    assert "dated 2026-10-18 in the ERP" in carried.payload.narration
+    assert "[AS:2026-10-18-loss]" in carried.payload.narration, "still found again by its key"
+    assert opened.payload.date == date(2026, 11, 1)
+    assert store.record(J, "2026-10-18-loss").sent.date == date(2026, 11, 1)
+
+
+def test_with_the_hold_setting_a_locked_journal_waits_and_the_rest_is_sent(store, gateway, post):
+    gateway.chart_ = default_chart(lock_date=date(2026, 10, 31))
+    store.state.preferences["locked_period_policy"] = "hold"
+    store.cost_entries += [entry(MovementType.LOSS, "250", day=date(2026, 10, 18)),
+                           entry(MovementType.LOSS, "40", day=date(2026, 11, 1))]
+    run = post.execute(req())
+    assert run.state is RunState.SUCCEEDED and run.created == 1
+    assert [o.erp_id for o in gateway.created(J)] == ["2026-11-01-loss"]
+    assert store.record(J, "2026-10-18-loss") is None
 
 
 def test_archived_accounts_in_the_mapping_are_refused(store, gateway, post):

@@ -44,21 +44,22 @@ def test_all_problems_are_gathered_before_any_sync(store, gateway, preview, sync
             **{Stage.ADDITIVES: "1460"},
         )
     )
-    store.add(document(day=date(2026, 3, 1)))
     synced = document(day=date(2026, 5, 1))
     store.add(synced)
     store.cost_entries += [entry(MovementType.LOSS), entry(MovementType.ADDITION)]
     sync.execute(SyncDocumentsRequest(Kind.SALES_ORDERS, TODAY, "accountant"))
+    store.add(document(day=date(2026, 3, 1)))
     clock.advance(hours=1)
     edited(store, synced, clock.now())
 
     result = preview.execute(PreviewRequest(TODAY))
     codes = {p.code for p in result.problems}
-    assert {"unmapped_account", "archived_account", "documents_refused"} <= codes
-    locked = result.refused[Kind.SALES_ORDERS]
-    assert locked.count == 1 and "locked period" in locked.shown[0].reasons[0]
-    assert [w.code for w in result.warnings] == ["changed_after_sync"]
-    assert synced.number in result.warnings[0].message
+    assert {"unmapped_account", "archived_account"} <= codes
+    # A locked day never blocks the rest: it is carried, and the preview says so.
+    assert [w.code for w in result.warnings] == ["documents_locked"]
+    assert "will be dated 2026-04-01" in result.warnings[0].message
+    assert [(c.number, c.action.value) for c in result.corrections.corrections] == [
+        (synced.number, "update")]
 
 
 def test_preview_works_without_xero_and_says_what_was_not_checked(store, gateway, preview):

@@ -128,14 +128,26 @@ def test_a_429_stops_the_run_plainly_and_the_next_run_sends_the_rest_once(store,
     assert len(gateway.created(SO)) == 80
 
 
-def test_documents_in_xeros_locked_period_fail_locally_and_are_not_sent(store, gateway, sync):
+def test_documents_in_xeros_locked_period_are_carried_to_the_first_open_day(store, gateway, sync):
     gateway.chart_ = default_chart(lock_date=date(2026, 6, 30))
+    locked, fine = document(day=date(2026, 6, 30)), document(day=date(2026, 7, 1))
+    store.add(locked, fine)
+    run = sync.execute(req())
+    assert run.created == 2 and run.failed == 0
+    carried = next(o.payload for o in gateway.created(SO) if o.erp_id == locked.erp_id)
+    assert carried.date == date(2026, 7, 1) and "ERP date 2026-06-30" in carried.reference
+    assert store.record(SO, locked.erp_id).sent.date == date(2026, 7, 1)
+
+
+def test_with_the_hold_setting_locked_documents_wait_and_are_not_sent(store, gateway, sync):
+    gateway.chart_ = default_chart(lock_date=date(2026, 6, 30))
+    store.state.preferences["locked_period_policy"] = "hold"
     locked, fine = document(day=date(2026, 6, 30)), document(day=date(2026, 7, 1))
     store.add(locked, fine)
     run = sync.execute(req())
     assert [o.erp_id for o in gateway.created(SO)] == [fine.erp_id]
     assert run.failed == 1
-    assert "locked period" in store.record(SO, locked.erp_id).last_error
+    assert "held back" in store.record(SO, locked.erp_id).last_error
 
 
 def test_archived_accounts_and_unknown_tax_types_fail_the_document_with_the_reason(

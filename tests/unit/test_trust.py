@@ -14,6 +14,7 @@ from accounts_sync.application.preview_unsynced import PreviewRequest, PreviewUn
 from accounts_sync.application.settings import SaveMapping, mapping_problems
 from accounts_sync.application.status import GetStatus
 from accounts_sync.application.sync_documents import SyncDocumentsRequest
+from accounts_sync.domain.corrections import LockPolicy, Period
 from accounts_sync.domain.documents import Contact, Kind, TrackingRef
 from accounts_sync.domain.errors import MappingRefused, ReauthorisationNeeded
 from accounts_sync.domain.mapping import TradeDefaults
@@ -63,11 +64,17 @@ def test_each_rule_says_what_xero_would_refuse_and_what_to_do():
 
 
 def test_a_document_gets_every_reason_at_once_and_the_defaults_and_terms_fill_it_first():
-    checks = Checks(default_chart(lock_date=date(2026, 3, 31)), mapping(), None)
+    lock = date(2026, 3, 31)
+    held = Checks(default_chart(lock_date=lock), mapping(), None, Period(lock, LockPolicy.HOLD))
     bad = replace(document(day=date(2026, 3, 1), account="1460", tax_type="GSTX"), due_date=None,
                   contact=Contact("c1", "  "))
-    reasons = checks.document_problems(checks.prepare(bad))
-    assert len(reasons) == 5, reasons  # contact, lock, due date, account, tax type
+    reasons = held.document_problems(held.prepare(bad))
+    assert len(reasons) == 5, reasons  # contact, held in the lock, due date, account, tax type
+    assert "held back, as Settings ask" in reasons[1]
+    # Carried (the default), it is dated the first open day and the lock refuses nothing.
+    carried = Checks(default_chart(lock_date=lock), mapping())
+    ready = carried.prepare(bad)
+    assert ready.date == date(2026, 4, 1) and len(carried.document_problems(ready)) == 4
     filled = replace(document(account="", tax_type=""), due_date=None)
     with_terms = Checks(default_chart(), replace(mapping(), trade_defaults={
         SO: TradeDefaults("4000", "OUTPUT", payment_days=14)}))

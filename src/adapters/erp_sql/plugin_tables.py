@@ -8,6 +8,7 @@ as aware UTC, so SQLite and PostgreSQL compare them the same way.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     String,
     Text,
     TypeDecorator,
@@ -91,6 +93,16 @@ class SyncRecordRow(PluginBase):
     # Filled for journals from their key, so the journal anti-join compares plain columns.
     journal_date: Mapped[date | None] = mapped_column(Date)
     movement_type: Mapped[str | None] = mapped_column(String(20))
+    # Books over time (domain SentState, Decision, CorrectionLink as JSON).
+    sent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    xero_status: Mapped[str] = mapped_column(String(12), default="", server_default="")
+    xero_updated_at: Mapped[datetime | None]
+    xero_seen: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    original_kind: Mapped[str | None] = mapped_column(String(20))
+    original_erp_id: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(20))
+    correction: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Who refused a failed record: 'accounts_sync' (before sending) or 'xero'.
     refused_by: Mapped[str] = mapped_column(String(20), default="", server_default="")
 
@@ -105,6 +117,9 @@ class SyncRecordRow(PluginBase):
             "ix_accounts_sync_sync_records_journal",
             "journal_date", "movement_type", "kind", "state",
         ),
+        # The corrections of one original, and the record behind an object seen in Xero.
+        Index("ix_accounts_sync_sync_records_original", "original_kind", "original_erp_id", "action"),
+        Index("ix_accounts_sync_sync_records_xero_id", "xero_id"),
     )
 
 
@@ -223,6 +238,31 @@ class ContactRow(PluginBase):
 
     __table_args__ = (
         UniqueConstraint("tenant_id", "erp_contact_ref", name="uq_accounts_sync_contacts_tenant_ref"),
+    )
+
+
+class XeroChangeRow(PluginBase):
+    """An invoice, credit note or manual journal changed in Xero since Accounts Sync last looked
+    (by someone in Xero, or made there); `record_erp_id` names our record when it is ours."""
+
+    __tablename__ = "accounts_sync_xero_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    xero_id: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    status: Mapped[str] = mapped_column(String(12), default="", server_default="")
+    document_type: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    total: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"), server_default="0")
+    updated_at: Mapped[datetime | None]
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    record_erp_id: Mapped[str | None] = mapped_column(String(64))
+    web_url: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    summary: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+    __table_args__ = (
+        UniqueConstraint("kind", "xero_id", name="uq_accounts_sync_xero_changes_kind_xero_id"),
+        Index("ix_accounts_sync_xero_changes_updated_at", "updated_at"),
     )
 
 

@@ -52,7 +52,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from ...application.ports import ChangedDocument, DocumentFacts, KindTotals, Page, RefusalFilter
+from ...application.ports import (
+    ChangedDocument,
+    DocumentFacts,
+    ErpDocumentNow,
+    KindTotals,
+    Page,
+    RefusalFilter,
+)
 from ...domain.costs import CostCategory, CostEntry, CostFlow, MovementType, Operation, Stage
 from ...domain.documents import (
     Contact,
@@ -439,7 +446,7 @@ class SqlDocumentSource:
         )
         return {(day, movement) for day, movement in self.session.execute(stmt)}
 
-    def _summed_flows(self, closing_date: date) -> list[CostFlow]:
+    def _summed_flows(self, closing_date: date, synced: bool = False) -> list[CostFlow]:
         """One query: the unsynced (day, movement) pairs, then the sums of their entries only.
 
         Probing the journal records once per cost entry would cost a million probes at a
@@ -460,7 +467,7 @@ class SqlDocumentSource:
                    func.count().label("entries"))
             .select_from(pairs.join(ce, and_(ce.c.entry_date == pairs.c.d,
                                              ce.c.movement_type == pairs.c.m)))
-            .where(~journal_synced)
+            .where(journal_synced if synced else ~journal_synced)
             .group_by(*_FLOW_KEYS)  # no ORDER BY: hashing beats sorting text keys; sorted below
         )
         return _FlowMaker().flows(sorted(self.session.execute(stmt).tuples(), key=_flow_order))
@@ -580,6 +587,84 @@ class SqlDocumentSource:
     def journal_url(self, key: str) -> str:
         return self.links.journal_url(key)
 
+    # ------------------------------------------------------------ books over time
+
+    def documents_now(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, ErpDocumentNow]:
+        spec = _spec(kind)
+        t = spec.table
+        ids = _int_ids(erp_ids)
+        status: dict[int, tuple[str, str]] = {}
+        link = t.c.sales_order_id if kind is Kind.REFUNDS else literal(None, Integer)
+        for start in range(0, len(ids), IN_CHUNK):
+            stmt = select(t.c.id, t.c.status, link).where(t.c.id.in_(ids[start:start + IN_CHUNK]))
+            status.update((row_id, (state, "" if sale is None else str(sale)))
+                          for row_id, state, sale in self.session.execute(stmt))
+        counting = [i for i, (state, _) in status.items() if state == spec.status]
+        documents = {d.erp_id: d for d in self.get_documents(kind, [str(i) for i in counting])}
+        found: dict[str, ErpDocumentNow] = {}
+        for erp_id in erp_ids:
+            try:
+                row_id = int(erp_id)
+            except ValueError:
+                continue
+            if row_id not in status:
+                found[erp_id] = ErpDocumentNow(erp_id, None, "deleted in the ERP")
+                continue
+            state, sale = status[row_id]
+            document = documents.get(str(row_id))
+            if state == spec.status and document is not None:
+                found[erp_id] = ErpDocumentNow(erp_id, document, refund_of=sale)
+            else:
+                found[erp_id] = ErpDocumentNow(erp_id, None, f"{state} in the ERP", refund_of=sale)
+        return found
+
+    def removed_after_sync(self, kind: Kind, limit: int) -> list[str]:
+        spec, record = _spec(kind), SyncRecordRow
+        t = spec.table
+        still_there = exists().where(t.c.id == cast(record.erp_id, Integer))
+        stmt = (
+            select(record.erp_id)
+            .where(record.kind == kind.value, record.state == SYNCED,
+                   ~record.fingerprint.startswith("removed:"), ~still_there)
+            .order_by(record.id)
+            .limit(limit)
+        )
+        return list(self.session.scalars(stmt))
+
+    def refunds_to_allocate(self, closing_date: date, limit: int) -> list[tuple[str, str]]:
+        t, record = host.refunds, SyncRecordRow
+        refund, sale, done = aliased(record), aliased(record), aliased(record)
+        allocated = exists().where(
+            done.kind == Kind.CORRECTIONS.value,
+            done.original_kind == Kind.REFUNDS.value,
+            done.original_erp_id == refund.erp_id,
+            done.action == "allocate",
+            done.state == SYNCED,
+        )
+        stmt = (
+            select(t.c.id, t.c.sales_order_id)
+            .join(refund, and_(refund.kind == Kind.REFUNDS.value,
+                               refund.erp_id == cast(t.c.id, String)))
+            .join(sale, and_(sale.kind == Kind.SALES_ORDERS.value,
+                             sale.erp_id == cast(t.c.sales_order_id, String)))
+            .where(t.c.status == SPECS[Kind.REFUNDS].status, t.c.refund_date <= closing_date,
+                   t.c.sales_order_id.is_not(None), refund.state == SYNCED, sale.state == SYNCED,
+                   ~refund.fingerprint.startswith("removed:"), ~allocated)
+            .order_by(t.c.refund_date, t.c.id)
+            .limit(limit)
+        )
+        return [(str(r), str(s)) for r, s in self.session.execute(stmt)]
+
+    def synced_cost_flows(self, closing_date: date) -> list[CostFlow]:
+        ce = host.cost_entries
+        entries = int(self.session.scalar(select(func.count()).select_from(ce)) or 0)
+        if entries < FLOW_CACHE_MIN_ENTRIES:
+            return self._summed_flows(closing_date, synced=True)
+        cache = _FlowCache.of(self.session)
+        with cache.lock:
+            cache.refresh(self.session, entries)
+            return cache.flows(closing_date, self._synced_journal_pairs(closing_date), synced=True)
+
 
 _FLOW_KEYS = (host.cost_entries.c.entry_date, host.cost_entries.c.movement_type,
               host.cost_entries.c.cost_category, host.cost_entries.c.from_stage,
@@ -682,10 +767,13 @@ class _FlowCache:
                 cache = cls._caches[engine] = cls()
             return cache
 
-    def flows(self, closing_date: date, synced: set[tuple[date, str]]) -> list[CostFlow]:
+    def flows(self, closing_date: date, pairs: set[tuple[date, str]],
+              synced: bool = False) -> list[CostFlow]:
+        """The flows of the unsynced pairs up to the closing date (the synced ones when
+        `synced`), `pairs` being the synced pairs."""
         found: list[CostFlow] = []
         for key in self.order[:bisect_right(self.order, (closing_date, "\uffff"))]:
-            if key in synced:
+            if (key in pairs) != synced:
                 continue
             pair = self.pairs[key]
             if pair.error is not None:

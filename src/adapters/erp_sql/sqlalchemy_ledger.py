@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ...application.ports import parse_record_cursor
+from ...application.ports import XeroChange, parse_record_cursor
+from ...domain.corrections import Choice, CorrectionAction, Decision, SentState, XeroSeen
 from ...domain.documents import Kind
 from ...domain.errors import RunAlreadyActive, RunNotFound
 from ...domain.journals import parse_journal_key
+from ...domain.money import format_money
 from ...domain.sync import (
+    CorrectionLink,
     Failure,
     JournalMode,
     RefusedBy,
@@ -24,9 +28,57 @@ from ...domain.sync import (
     SyncRun,
     SyncState,
 )
-from .plugin_tables import ACTIVE_RUN_STATES, MarkRow, RunRow, SyncRecordRow, utcnow
+from .plugin_tables import ACTIVE_RUN_STATES, MarkRow, RunRow, SyncRecordRow, XeroChangeRow, utcnow
 
 IN_CHUNK = 500  # erp ids per IN (...) list
+
+
+def _correction(row: SyncRecordRow) -> CorrectionLink | None:
+    data = row.correction
+    if not data or not row.original_kind or not row.action:
+        return None
+    previous = data.get("previous")
+    return CorrectionLink(
+        original_kind=Kind(row.original_kind),
+        original_erp_id=row.original_erp_id or "",
+        action=CorrectionAction(row.action),
+        target_xero_id=data.get("target_xero_id", ""),
+        net_change=Decimal(data.get("net_change", "0")),
+        amount=Decimal(data.get("amount", "0")),
+        due_before=None if data.get("due_before") is None else Decimal(data["due_before"]),
+        number=data.get("number", ""),
+        document_type=data.get("document_type", ""),
+        allocate_to=data.get("allocate_to", ""),
+        previous=SentState.from_json(previous) if previous else None,
+        reason=data.get("reason", ""),
+    )
+
+
+def _correction_values(link: CorrectionLink | None) -> dict[str, Any]:
+    if link is None:
+        return {"original_kind": None, "original_erp_id": None, "action": None, "correction": None}
+    return {
+        "original_kind": link.original_kind.value,
+        "original_erp_id": link.original_erp_id,
+        "action": link.action.value,
+        "correction": {
+            "target_xero_id": link.target_xero_id,
+            "net_change": format_money(link.net_change),
+            "amount": format_money(link.amount),
+            "due_before": None if link.due_before is None else format_money(link.due_before),
+            "number": link.number,
+            "document_type": link.document_type,
+            "allocate_to": link.allocate_to,
+            "previous": link.previous.to_json() if link.previous else None,
+            "reason": link.reason,
+        },
+    }
+
+
+def _decision(data: dict[str, Any] | None) -> Decision | None:
+    if not data:
+        return None
+    return Decision(Choice(data["choice"]), data.get("fingerprint", ""), data.get("by", ""))
 
 
 def _record(row: SyncRecordRow) -> SyncRecord:
@@ -43,6 +95,12 @@ def _record(row: SyncRecordRow) -> SyncRecord:
         run_id=row.run_id,
         synced_at=row.synced_at,
         refused_by=RefusedBy(row.refused_by) if row.refused_by else None,
+        sent=SentState.from_json(row.sent) if row.sent else None,
+        xero_status=row.xero_status or "",
+        xero_updated_at=row.xero_updated_at,
+        xero_seen=XeroSeen.from_json(row.xero_seen),
+        decision=_decision(row.decision),
+        correction=_correction(row),
     )
 
 
@@ -61,6 +119,14 @@ def _record_values(record: SyncRecord, now: datetime) -> dict[str, Any]:
         "updated_at": now,
         "journal_date": None,
         "movement_type": None,
+        "sent": record.sent.to_json() if record.sent else None,
+        "xero_status": record.xero_status,
+        "xero_updated_at": record.xero_updated_at,
+        "xero_seen": record.xero_seen.to_json() if record.xero_seen else None,
+        "decision": ({"choice": record.decision.choice.value,
+                      "fingerprint": record.decision.fingerprint, "by": record.decision.by}
+                     if record.decision else None),
+        **_correction_values(record.correction),
     }
     if record.kind is Kind.JOURNALS:
         try:
@@ -200,6 +266,78 @@ class SqlSyncLedger:
             slot = counts.setdefault(Kind(kind), [0, 0])
             slot[0 if state == SyncState.FAILED.value else 1] += int(n)
         return {kind: (failed, in_flight) for kind, (failed, in_flight) in counts.items()}
+
+    # ------------------------------------------------------------ books over time
+
+    def corrections_of(
+        self, originals: Sequence[tuple[Kind, str]]
+    ) -> dict[tuple[Kind, str], list[SyncRecord]]:
+        by_kind: dict[Kind, list[str]] = defaultdict(list)
+        for kind, erp_id in dict.fromkeys(originals):
+            by_kind[kind].append(erp_id)
+        found: dict[tuple[Kind, str], list[SyncRecord]] = defaultdict(list)
+        for kind, ids in by_kind.items():
+            for start in range(0, len(ids), IN_CHUNK):
+                rows = self._record_rows(
+                    SyncRecordRow.kind == Kind.CORRECTIONS.value,
+                    SyncRecordRow.original_kind == kind.value,
+                    SyncRecordRow.original_erp_id.in_(ids[start:start + IN_CHUNK]),
+                )
+                for row in sorted(rows, key=lambda r: r.id):
+                    found[(kind, row.original_erp_id or "")].append(_record(row))
+        return dict(found)
+
+    def synced_journals(self, closing_date: date) -> list[SyncRecord]:
+        rows = self._record_rows(
+            SyncRecordRow.kind == Kind.JOURNALS.value,
+            SyncRecordRow.state == SyncState.SYNCED.value,
+            SyncRecordRow.journal_date <= closing_date,
+        )
+        return [_record(row) for row in sorted(rows, key=lambda r: r.erp_id)]
+
+    def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]:
+        ids = list(dict.fromkeys(i for i in xero_ids if i))
+        found: dict[str, SyncRecord] = {}
+        for start in range(0, len(ids), IN_CHUNK):
+            rows = self._record_rows(SyncRecordRow.xero_id.in_(ids[start:start + IN_CHUNK]))
+            # An original wins over a correction that names the same object (an update).
+            for row in sorted(rows, key=lambda r: r.kind != Kind.CORRECTIONS.value):
+                found[row.xero_id or ""] = _record(row)
+        return found
+
+    def first_synced_at(self) -> datetime | None:
+        return self.session.scalar(select(func.min(SyncRecordRow.synced_at)))
+
+    def save_xero_changes(self, changes: Sequence[XeroChange]) -> None:
+        now = utcnow()
+        for change in changes:
+            row = self.session.scalar(select(XeroChangeRow).where(
+                XeroChangeRow.kind == change.kind.value, XeroChangeRow.xero_id == change.xero_id))
+            if row is None:
+                row = XeroChangeRow(kind=change.kind.value, xero_id=change.xero_id)
+                self.session.add(row)
+            row.number = change.number[:255]
+            row.status = change.status
+            row.document_type = change.document_type
+            row.total = change.total
+            row.updated_at = change.updated_at
+            row.seen_at = now
+            row.record_erp_id = change.record_erp_id
+            row.web_url = change.web_url[:500]
+            row.summary = change.summary
+        self.session.flush()
+
+    def xero_changes(self, limit: int, ours_only: bool = False) -> list[XeroChange]:
+        stmt = select(XeroChangeRow).order_by(XeroChangeRow.updated_at.desc(),
+                                              XeroChangeRow.id.desc()).limit(limit)
+        if ours_only:
+            stmt = stmt.where(XeroChangeRow.record_erp_id.is_not(None))
+        return [
+            XeroChange(Kind(row.kind), row.xero_id, row.number, row.status,
+                       Decimal(row.total), row.updated_at, row.web_url, row.record_erp_id,
+                       row.summary, row.document_type)
+            for row in self.session.scalars(stmt)
+        ]
 
     # ------------------------------------------------------------ runs
 

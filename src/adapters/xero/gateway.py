@@ -344,7 +344,9 @@ class XeroGateway:
         if errors or not xero_id or str(xero_id) == payloads.ZERO_ID:
             return PushResult(out.erp_id, errors=errors or ("Xero did not return an id for this document.",),
                               warnings=warnings)
-        return PushResult(out.erp_id, xero_id=str(xero_id), warnings=warnings)
+        return PushResult(out.erp_id, xero_id=str(xero_id), warnings=warnings,
+                          status=str(element.get("Status") or ""),
+                          updated_at=payloads.parse_xero_datetime(element.get("UpdatedDateUTC")))
 
     # ------------------------------------------------------------------ contacts
 
@@ -474,6 +476,15 @@ class XeroGateway:
         if kind is Kind.JOURNALS:
             return self._find_journals(tenant, records)
         raise ValueError(f"unknown kind {kind}")
+
+    def find_by_number(self, document_type: str, numbers: Sequence[str]) -> dict[str, str]:
+        if not numbers:
+            return {}
+        tenant = self.connector.active_tenant_id()
+        records = [SyncRecord(Kind.SALES_ORDERS, n, n, "") for n in dict.fromkeys(numbers)]
+        if document_type in ("ACCREC", "ACCPAY"):
+            return self._find_by_number(tenant, records, INVOICES, document_type)
+        return self._find_by_where(tenant, records, CREDIT_NOTES, "CreditNoteNumber", document_type)
 
     def _find_by_number(
         self, tenant: str, records: Sequence[SyncRecord], endpoint: _Endpoint, doc_type: str

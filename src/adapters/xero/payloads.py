@@ -10,11 +10,18 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ...domain.documents import Contact, DocumentLine, Kind, TrackingRef, TradeDocument
+from ...domain.documents import (
+    Contact,
+    DocumentLine,
+    Kind,
+    LineAmountTypes,
+    TrackingRef,
+    TradeDocument,
+)
 from ...domain.journals import AccountJournal, reference_marker
 from ...domain.money import money
 from ...domain.sync import JournalMode
@@ -118,6 +125,21 @@ def parse_xero_date(value: Any) -> date | None:
         return None
 
 
+def parse_xero_datetime(value: Any) -> datetime | None:
+    """`/Date(1546214400000+0000)/` or an ISO timestamp → an aware UTC datetime."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    match = _MS_DATE.match(text)
+    if match:
+        return datetime.fromtimestamp(int(match[1]) / 1000, tz=UTC)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 # ------------------------------------------------------------------------------ contacts
 
 
@@ -217,10 +239,11 @@ def _common(body: dict[str, Any], document: TradeDocument, status: str, with_url
         body["Url"] = document.url
     if not document.lines:
         raise PayloadProblem(f"{document.number} has no lines; Xero needs at least one.")
-    body["LineItems"] = [_line_item(line) for line in document.lines]
+    with_tax = document.line_amount_types is not LineAmountTypes.NO_TAX
+    body["LineItems"] = [_line_item(line, with_tax) for line in document.lines]
 
 
-def _line_item(line: DocumentLine) -> dict[str, Any]:
+def _line_item(line: DocumentLine, with_tax: bool = True) -> dict[str, Any]:
     item: dict[str, Any] = {"Description": line.description or "-", "Quantity": line.quantity}
     unit = line.unit_amount
     if _places(unit) <= UNIT_DP:
@@ -235,6 +258,10 @@ def _line_item(line: DocumentLine) -> dict[str, Any]:
         item["AccountCode"] = line.account_code
     if line.tax_type:
         item["TaxType"] = line.tax_type
+        if with_tax:
+            # The ERP's own tax, so Xero's totals are the ERP's to the cent (an adjustment's tax
+            # is a difference of the ERP's per-line taxes, which Xero's rate need not give).
+            item["TaxAmount"] = money(line.tax_amount)
     if line.tracking:
         item["Tracking"] = _tracking(line.tracking)
     return item
