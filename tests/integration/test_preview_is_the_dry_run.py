@@ -2,7 +2,8 @@
 account, an unknown tax type, a date inside the lock period, a missing due date, and more),
 the documents the preview lists are exactly the documents the sync then refuses itself, per
 kind, on SQLite and PostgreSQL, whether the documents' values are read afresh (a small ERP) or
-kept between previews (a large one)."""
+kept between previews (a large one), and whether Settings carry what falls inside Xero's
+locked period to the first open day (then it is sent) or hold it back (then it is refused)."""
 
 from __future__ import annotations
 
@@ -89,10 +90,17 @@ def winery_with_problems(erp) -> dict[Kind, set[str]]:
     }
 
 
-@pytest.fixture
-def world(erp, uow_factory):
+LOCKED = {Kind.SALES_ORDERS: "SO-LOCKED", Kind.REFUNDS: "RF-LOCKED"}
+
+
+@pytest.fixture(params=["carry", "hold"])
+def world(request, erp, uow_factory):
     expected = winery_with_problems(erp)
+    if request.param == "carry":  # sent on the first open day, with their own date noted
+        for kind, number in LOCKED.items():
+            expected[kind].discard(number)
     with uow_factory() as uow:
+        uow.settings.set_preference("locked_period_policy", request.param)
         uow.settings.save_mapping(AccountMapping(
             rounding_account="860",
             trade_defaults={
@@ -103,11 +111,11 @@ def world(erp, uow_factory):
         uow.commit()
     gateway = FakeGateway(default_chart(lock_date=LOCK))
     clock = FakeClock()
-    return expected, gateway, clock
+    return expected, gateway, clock, request.param
 
 
 def test_the_preview_lists_exactly_what_the_sync_refuses_itself(world, uow_factory, reading):
-    expected, gateway, clock = world
+    expected, gateway, clock, policy = world
     preview = PreviewUnsynced(uow_factory, gateway, clock).execute(PreviewRequest(TODAY))
     listed = {kind: {d.number for d in preview.refused[kind].shown} if kind in preview.refused
               else set() for kind in TRADE_KINDS}
@@ -115,7 +123,9 @@ def test_the_preview_lists_exactly_what_the_sync_refuses_itself(world, uow_facto
     assert {k: f.count for k, f in preview.refused.items()} == {k: len(v) for k, v in expected.items()}
     reasons = {d.number: " ".join(d.reasons) for f in preview.refused.values() for d in f.shown}
     assert "archived" in reasons["SO-ARCHIVED"] and "GSTX" in reasons["SO-TAX"]
-    assert "locked period" in reasons["SO-LOCKED"] and "due date" in reasons["SO-NO-DUE"]
+    assert "due date" in reasons["SO-NO-DUE"]
+    if policy == "hold":
+        assert "held back, as Settings ask" in reasons["SO-LOCKED"]
     assert "1999" in reasons["SO-VINTAGE"] and "JPY" in reasons["SO-USD"]
     assert "contact name" in reasons["SO-NAMELESS"] and "no lines" in reasons["SO-EMPTY"]
     assert "no account" in reasons["RF-NO-ACCOUNT"]
@@ -136,6 +146,9 @@ def test_the_preview_lists_exactly_what_the_sync_refuses_itself(world, uow_facto
     sent = {o.number for o in gateway.objects.values()}
     assert not sent & set().union(*expected.values())
     assert {"SO-OK-1", "PO-OK", "PO-TERMS", "RF-OK"} <= sent
+    if policy == "carry":
+        carried = next(o.payload for o in gateway.objects.values() if o.number == "SO-LOCKED")
+        assert carried.date == LOCK + timedelta(days=1)
     bill = next(o.payload for o in gateway.objects.values() if o.number == "PO-TERMS")
     assert bill.due_date == date(2026, 12, 2)  # filled from the payment terms
     # Once synced, the next preview lists only what is still refused.
@@ -145,7 +158,7 @@ def test_the_preview_lists_exactly_what_the_sync_refuses_itself(world, uow_facto
 
 def test_a_fix_in_the_erp_or_in_xero_is_seen_by_the_next_preview(world, uow_factory, engine,
                                                                   reading):
-    expected, gateway, clock = world
+    expected, gateway, clock, _ = world
     previews = PreviewUnsynced(uow_factory, gateway, clock)
     assert "SO-ARCHIVED" in {d.number for d in previews.execute(
         PreviewRequest(TODAY)).refused[Kind.SALES_ORDERS].shown}
