@@ -46,18 +46,13 @@ from .mapping_form import (
 from .permissions import refuse_unless_permitted
 from .presenters import (
     document_label,
-    document_list_json,
-    journal_detail_json,
     local_time,
     natural_key,
-    preview_json,
     record_state_label,
     refused_by_label,
     run_headline,
-    run_json,
     run_progress_text,
     split_unconfirmed,
-    status_json,
     what_to_do,
 )
 from .services import container, state

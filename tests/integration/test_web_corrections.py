@@ -130,3 +130,29 @@ def test_a_decision_needs_a_correction_that_asks_for_one(app, synced, gateway):
     without = client.post("/accounts/sync/corrections/decide",
                           data={"kind": "sales_orders", "erp_id": str(synced), "choice": "accept"})
     assert without.status_code == 400, "the form needs its CSRF token"
+
+
+def test_a_sent_journal_shows_what_xero_holds_what_the_erp_says_and_the_entries_behind(
+    app, erp, uow_factory, clock
+):
+    with uow_factory() as uow:
+        uow.settings.save_mapping(AccountMapping(
+            stage_accounts={Stage.ADDITIVES: "1420", Stage.BULK_WINE: "1440"}, rounding_account="860"))
+        uow.commit()
+    op = erp.operation("ADD-0001", "Addition: tartaric acid", op_type="addition")
+    erp.cost_entry(op, date(2026, 11, 18), "addition", "additive", "250.0000", "additives",
+                   "bulk_wine", vintage="2025", description="Tartaric acid, 10 kg")
+    client = logged_in(app, "accountant")
+    started = client.post("/accounts/sync/api/sync", json={"kind": "journals", "mode": "posted",
+                                                            "closing_date": TODAY},
+                          headers={"X-CSRFToken": csrf(client)})
+    app.extensions["accounts_sync"].container.job_queue().wait(started.json["run"]["id"], timeout=20)
+    erp.cost_entry(op, date(2026, 11, 18), "addition", "additive", "1000.0000", "additives",
+                   "bulk_wine", vintage="2025", description="Late lab invoice")
+    page = client.get(f"/accounts/sync/journals/2026-11-18-addition?closing_date={TODAY}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "data-compare" in html
+    assert "250.00" in html and "1,250.00" in html and "1,000.00" in html
+    assert "data-difference-entries" in html and "Late lab invoice" in html
+    body = client.get(f"/accounts/sync/api/corrections?closing_date={TODAY}").json
+    assert [c["action"] for c in body["corrections"]] == ["adjust_journal"]
