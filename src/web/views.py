@@ -34,7 +34,7 @@ from ..domain.money import money
 from ..domain.sync import JournalMode, SyncRun, parse_closing_date
 from . import api, csrf
 from .api_models import MAX_ID
-from .corrections import state_words
+from .corrections import state_words, xero_kind
 from .errors import error_response, register_error_handlers
 from .mapping_form import (
     OVERRIDABLE,
@@ -356,11 +356,15 @@ def start_sync() -> Any:
 def run_page(run_id: int) -> Any:
     detail = container().get_run_detail().execute(run_id, request.args.get("after") or None)
     gateway = container().gateway()
-    links = {r.erp_id: gateway.web_url(r.kind, r.xero_id) for r in detail.records if r.xero_id}
+    links = {r.erp_id: gateway.web_url(xero_kind(r), r.xero_id) for r in detail.records
+             if r.xero_id}
+    originals = {r.erp_id: gateway.web_url(r.correction.original_kind, r.correction.target_xero_id)
+                 for r in detail.records if r.correction and r.correction.target_xero_id}
     # Within a page, numbers in their natural order (the pages themselves follow it too).
     records = sorted(detail.records, key=lambda r: natural_key(r.number))
     return render_template("accounts_sync/run.html", detail=detail, run=detail.run,
-                           records=records, xero_links=links)
+                           records=records, xero_links=links, original_links=originals,
+                           state_words=state_words)
 
 
 def history() -> Any:

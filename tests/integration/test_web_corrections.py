@@ -106,8 +106,11 @@ def test_sync_corrections_updates_xero_and_empties_the_list(app, synced, gateway
     (invoice,) = [o for o in gateway.objects.values() if o.number == "SO-000001"]
     assert invoice.total == 165
     assert client.get(f"/accounts/sync/api/corrections?closing_date={TODAY}").json["count"] == 0
-    history = client.get(f"/accounts/sync/runs/{started.json['run']['id']}").get_data(as_text=True)
-    assert "SO-000001" in history
+    page = client.get(f"/accounts/sync/runs/{started.json['run']['id']}").get_data(as_text=True)
+    assert 'data-correction-record="update"' in page and "SO-000001" in page
+    assert "110.00 on 1 line → 165.00 on 2 lines" in page and "the original in Xero" in page
+    history = client.get("/accounts/sync/history").get_data(as_text=True)
+    assert "Corrections" in history
 
 
 def test_a_decision_needs_a_correction_that_asks_for_one(app, synced, gateway):
