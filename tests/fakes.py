@@ -181,8 +181,9 @@ class FakeDocumentSource:
         changed = []
         for (k, erp_id), at in self.store.edited_at.items():
             record = self.state.records.get((k, erp_id))
-            if k is kind and record and record.state is SyncState.SYNCED and record.synced_at \
-                    and at > record.synced_at:
+            read_at = record.read_at or record.synced_at if record else None
+            if k is kind and record and record.state is SyncState.SYNCED and read_at \
+                    and at > read_at:
                 changed.append(ChangedDocument(kind, erp_id, record.number, record.xero_id or "",
                                                record.synced_at))
         return changed[:limit]
