@@ -10,7 +10,6 @@ from flask import (
     Blueprint,
     current_app,
     flash,
-    jsonify,
     redirect,
     render_template,
     request,
@@ -18,8 +17,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from flask_wtf.csrf import generate_csrf, validate_csrf
-from wtforms import ValidationError
+from flask_wtf.csrf import generate_csrf
 
 from ..application.journal_detail import JournalDetailRequest
 from ..application.list_unsynced import ListRequest
@@ -30,17 +28,12 @@ from ..domain.documents import TRADE_KINDS, Kind
 from ..domain.errors import InvalidRequest, MappingRefused, RunAlreadyActive
 from ..domain.money import money
 from ..domain.sync import JournalMode, SyncRun, parse_closing_date
+from . import api, csrf
+from .api_models import MAX_ID
 from .errors import error_response, register_error_handlers
-from .extension import container, state
 from .mapping_form import OVERRIDABLE, TRACKING_ATTRIBUTES, TRACKING_SLOTS, mapping_from_form
 from .permissions import refuse_unless_permitted
-from .presenters import (
-    document_list_json,
-    journal_detail_json,
-    preview_json,
-    run_json,
-    status_json,
-)
+from .services import container, state
 
 
 def make_blueprint() -> Blueprint:
@@ -53,13 +46,8 @@ def make_blueprint() -> Blueprint:
         refused = refuse_unless_permitted(current_app.config["ACCOUNTS_SYNC_PERMISSION"])
         if refused is not None:
             return refused
-        if request.method == "POST" and "csrf" not in current_app.extensions:
-            try:
-                validate_csrf(request.form.get("csrf_token") or request.headers.get("X-CSRFToken"))
-            except ValidationError:
-                return error_response(400, "csrf_failed",
-                                      "The form has expired or was not sent from this page; "
-                                      "reload the page and try again.")
+        if csrf.csrf_refusal() is not None:
+            return error_response(400, "csrf_failed", csrf.MESSAGE)
         return None
 
     @bp.context_processor
@@ -79,20 +67,14 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule("/documents/<kind>", "documents", documents)
     bp.add_url_rule("/journals/<key>", "journal", journal)
     bp.add_url_rule("/sync", "start_sync", start_sync, methods=["POST"])
-    bp.add_url_rule("/runs/<int:run_id>", "run", run_page)
+    bp.add_url_rule(f"/runs/<int(max={MAX_ID}):run_id>", "run", run_page)
     bp.add_url_rule("/history", "history", history)
     bp.add_url_rule("/settings", "settings", settings_page, methods=["GET", "POST"])
     bp.add_url_rule("/xero/connect", "xero_connect", xero_connect, methods=["POST"])
     bp.add_url_rule("/xero/callback", "xero_callback", xero_callback)
     bp.add_url_rule("/xero/tenant", "xero_tenant", xero_tenant, methods=["POST"])
     bp.add_url_rule("/xero/disconnect", "xero_disconnect", xero_disconnect, methods=["POST"])
-    bp.add_url_rule("/api/preview", "api_preview", api_preview)
-    bp.add_url_rule("/api/status", "api_status", api_status)
-    bp.add_url_rule("/api/documents/<kind>", "api_documents", api_documents)
-    bp.add_url_rule("/api/journals/<key>", "api_journal", api_journal)
-    bp.add_url_rule("/api/sync", "api_sync", api_sync, methods=["POST"])
-    bp.add_url_rule("/api/runs", "api_runs", api_runs)
-    bp.add_url_rule("/api/runs/<int:run_id>", "api_run", api_run)
+    api.register(bp)
     return bp
 
 
@@ -242,6 +224,7 @@ def run_page(run_id: int) -> Any:
 
 def history() -> Any:
     before = request.args.get("before", type=int)
+    before = before if before is not None and 1 <= before <= MAX_ID else None  # else: from the newest
     runs = container().list_runs().execute(limit=page_size() + 1, before_id=before)
     more = len(runs) > page_size()
     runs = runs[:page_size()]
@@ -265,45 +248,3 @@ def settings_page() -> Any:
                            problems=problems, stages=list(Stage), overridable=OVERRIDABLE,
                            tracking_attributes=TRACKING_ATTRIBUTES,
                            tracking_slots=TRACKING_SLOTS), (422 if problems else 200)
-
-
-# ----------------------------------------------------------------------------- API
-
-
-def api_preview() -> Any:
-    result = container().preview_unsynced().execute(PreviewRequest(closing_date_arg()))
-    return jsonify(preview_json(result))
-
-
-def api_status() -> Any:
-    return jsonify(status_json(container().get_status().execute()))
-
-
-def api_documents(kind: str) -> Any:
-    size = request.args.get("page_size", page_size(), type=int)
-    listing = container().list_unsynced().execute(ListRequest(
-        trade_kind(kind), closing_date_arg(), request.args.get("after") or None, size))
-    return jsonify(document_list_json(listing))
-
-
-def api_journal(key: str) -> Any:
-    detail = container().journal_detail().execute(JournalDetailRequest(key, closing_date_arg()))
-    return jsonify(journal_detail_json(detail))
-
-
-def api_sync() -> Any:
-    body = request.get_json(silent=True) or request.form
-    run, started = _start(body)
-    response = jsonify({"run": run_json(run), "started": started})
-    response.status_code = 202 if started else 200
-    return response
-
-
-def api_runs() -> Any:
-    runs = container().list_runs().execute(limit=page_size(),
-                                           before_id=request.args.get("before", type=int))
-    return jsonify({"runs": [run_json(r) for r in runs]})
-
-
-def api_run(run_id: int) -> Any:
-    return jsonify(run_json(container().get_run().execute(run_id)))

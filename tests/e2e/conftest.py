@@ -33,7 +33,8 @@ def free_port() -> int:
 def demo(tmp_path_factory):
     port = free_port()
     instance = tmp_path_factory.mktemp("demo-instance")
-    env = {**os.environ, "PORT": str(port), "DEMO_INSTANCE_DIR": str(instance), "DEMO_SCALE": "0.2"}
+    env = {**os.environ, "PORT": str(port), "DEMO_INSTANCE_DIR": str(instance), "DEMO_SCALE": "0.2",
+           "DEMO_SANDBOX_TEST_HOOKS": "1"}
     env.pop("ACCOUNTS_SYNC_DATABASE_URL", None)
     log = open(instance / "demo.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen([sys.executable, "-m", "accounts_sync.demo", "serve"], env=env,

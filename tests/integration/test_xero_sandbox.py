@@ -85,7 +85,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def sandbox(clock):
-    app = create_app({"CLOCK": clock})
+    app = create_app({"CLOCK": clock, "TEST_HOOKS": True})
     with run_in_thread(app) as (base_url, _stop):
         yield Sandbox(base_url, app, clock)
 
@@ -93,7 +93,8 @@ def sandbox(clock):
 @pytest.fixture
 def fast_sandbox(clock):
     """Limits off: for tests that make many calls about something else."""
-    app = create_app({"CLOCK": clock, "RATE_LIMIT_PER_MINUTE": 0, "CONCURRENCY_LIMIT": 0})
+    app = create_app({"CLOCK": clock, "RATE_LIMIT_PER_MINUTE": 0, "CONCURRENCY_LIMIT": 0,
+                      "TEST_HOOKS": True})
     with run_in_thread(app) as (base_url, _stop):
         yield Sandbox(base_url, app, clock)
 
@@ -686,7 +687,7 @@ def test_mounted_under_a_prefix(clock, monkeypatch):
     def home():
         return "host"
 
-    sandbox_app = create_app({"CLOCK": clock})
+    sandbox_app = create_app({"CLOCK": clock, "TEST_HOOKS": True})
     mounted = DispatcherMiddleware(host, {"/xero-sandbox": sandbox_app})
     with run_in_thread(mounted) as (base, _stop):
         assert requests.get(f"{base}/", timeout=10).text == "host"
@@ -721,7 +722,7 @@ def test_state_file_survives_restart(tmp_path, clock):
 
 
 def test_server_helper_stops_cleanly(clock):
-    app = create_app({"CLOCK": clock})
+    app = create_app({"CLOCK": clock, "TEST_HOOKS": True})
     running = run_in_thread(app)
     base, stop = running
     assert requests.get(f"{base}/_state.json", timeout=10).status_code == 200

@@ -68,7 +68,8 @@ class Books(Sandbox):
 @pytest.fixture
 def sb():
     clock = FakeClock()
-    app = create_app({"CLOCK": clock, "RATE_LIMIT_PER_MINUTE": 0, "CONCURRENCY_LIMIT": 0})
+    app = create_app({"CLOCK": clock, "RATE_LIMIT_PER_MINUTE": 0, "CONCURRENCY_LIMIT": 0,
+                      "TEST_HOOKS": True})
     with run_in_thread(app) as (base_url, _stop):
         yield Books(base_url, app, clock)
 

@@ -8,7 +8,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +24,7 @@ from ...domain.sync import CorrectionLink, JournalMode, RunState, SyncRecord, Sy
 from .plugin_tables import ACTIVE_RUN_STATES, MarkRow, RunRow, SyncRecordRow, XeroChangeRow, utcnow
 
 IN_CHUNK = 500  # erp ids per IN (...) list
+UPSERT_CHUNK = 500  # records per INSERT ... ON CONFLICT (about 11,000 parameters; SQLite allows 32,766)
 
 
 def _correction(row: SyncRecordRow) -> CorrectionLink | None:
@@ -172,38 +175,27 @@ class SqlSyncLedger:
         return found
 
     def save_records(self, records: Sequence[SyncRecord]) -> None:
-        """Upsert: one SELECT of the existing ids per kind, then one bulk insert and one
-        executemany update, whatever the number of records."""
+        """Upsert: one INSERT ... ON CONFLICT (kind, erp_id) DO UPDATE per UPSERT_CHUNK records
+        (a batch of 50 is one statement), on PostgreSQL and SQLite alike; the columns are
+        `_record_values`, so a new column is written by adding it there."""
         if not records:
             return
         latest: dict[tuple[Kind, str], SyncRecord] = {}
         for record in records:
             latest[(record.kind, record.erp_id)] = record  # the last one given wins
-        by_kind: dict[Kind, list[SyncRecord]] = defaultdict(list)
-        for (kind, _), record in latest.items():
-            by_kind[kind].append(record)
         now = utcnow()
-        for kind, group in by_kind.items():
-            existing: dict[str, int] = {}
-            ids = [r.erp_id for r in group]
-            for start in range(0, len(ids), IN_CHUNK):
-                stmt = select(SyncRecordRow.erp_id, SyncRecordRow.id).where(
-                    SyncRecordRow.kind == kind.value,
-                    SyncRecordRow.erp_id.in_(ids[start:start + IN_CHUNK]),
-                )
-                existing.update((erp_id, row_id) for erp_id, row_id in self.session.execute(stmt))
-            updates = [
-                {"id": existing[r.erp_id], **_record_values(r, now)}
-                for r in group if r.erp_id in existing
-            ]
-            inserts = [
-                {"kind": kind.value, "erp_id": r.erp_id, **_record_values(r, now)}
-                for r in group if r.erp_id not in existing
-            ]
-            if inserts:
-                self.session.execute(insert(SyncRecordRow), inserts)
-            if updates:
-                self.session.execute(update(SyncRecordRow), updates)
+        rows = [{"kind": kind.value, "erp_id": erp_id, **_record_values(record, now)}
+                for (kind, erp_id), record in latest.items()]
+        dialect = self.session.get_bind().dialect.name
+        upsert_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        table = SyncRecordRow.__table__
+        for start in range(0, len(rows), UPSERT_CHUNK):
+            stmt = upsert_insert(table).values(rows[start:start + UPSERT_CHUNK])
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c.kind, table.c.erp_id],
+                set_={name: stmt.excluded[name] for name in rows[0] if name not in ("kind", "erp_id")},
+            )
+            self.session.execute(stmt)
 
     def in_flight(self, kind: Kind) -> list[SyncRecord]:
         rows = self._record_rows(
@@ -311,26 +303,33 @@ class SqlSyncLedger:
         mode: JournalMode | None,
         at: datetime,
     ) -> SyncRun:
-        row = RunRow(
-            kind=kind.value,
-            closing_date=closing_date,
-            mode=mode.value if mode else None,
-            requested_by=requested_by,
-            state=RunState.QUEUED.value,
-            total=0, done=0, created=0, failed=0, message="", failures=[],
-            created_at=at,
-        )
-        try:
-            # The partial unique index on kind (state queued or running) decides, in any
-            # process; the savepoint keeps the caller's transaction usable after a refusal.
-            with self.session.begin_nested():
-                self.session.add(row)
-        except IntegrityError:
-            active = self.session.scalar(
-                select(RunRow.id).where(RunRow.kind == kind.value, RunRow.state.in_(ACTIVE_RUN_STATES))
+        for _attempt in range(3):
+            row = RunRow(
+                kind=kind.value,
+                closing_date=closing_date,
+                mode=mode.value if mode else None,
+                requested_by=requested_by,
+                state=RunState.QUEUED.value,
+                total=0, done=0, created=0, failed=0, message="", failures=[],
+                created_at=at,
             )
-            raise RunAlreadyActive(active or 0, kind.value) from None
-        return _run(row)
+            try:
+                # The partial unique index on kind (state queued or running) decides, in any
+                # process; the savepoint keeps the caller's transaction usable after a refusal.
+                with self.session.begin_nested():
+                    self.session.add(row)
+            except IntegrityError:
+                active = self.session.scalar(
+                    select(RunRow.id).where(RunRow.kind == kind.value,
+                                            RunRow.state.in_(ACTIVE_RUN_STATES))
+                )
+                if active is not None:
+                    raise RunAlreadyActive(active, kind.value) from None
+                # The run in the way finished between our insert and this look-up: try again
+                # rather than name a run that is no longer active (or no run at all).
+                continue
+            return _run(row)
+        raise RunAlreadyActive(0, kind.value)
 
     def _run_row(self, run_id: int) -> RunRow:
         row = self.session.get(RunRow, run_id, populate_existing=True)

@@ -59,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
     "RECOMMENDED_ELEMENTS_PER_REQUEST": 50,
     "CALL_LOG_SIZE": 10_000,
     "PAGE_SIZE": 100,
+    # /_state.json, /_faults and /_reset: only when switched on (tests, benchmarks), and then
+    # never for a request another site started.
+    "TEST_HOOKS": False,
 }
 
 STATE_FILE_VERSION = 1
