@@ -6,7 +6,8 @@ plain reason instead of failing somewhere deeper.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from ..domain.errors import NotConnected
 
@@ -67,3 +68,12 @@ class OfflineGateway:
 
     def journals(self, offset: int = 0):
         raise NotConnected()
+    def forget_chart(self) -> None:
+        return None
+
+    def currencies(self) -> frozenset[str]:
+        raise NotConnected()
+
+    @contextmanager
+    def observe(self, listener: Callable[[str], None]) -> Iterator[None]:
+        yield

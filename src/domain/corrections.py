@@ -554,6 +554,12 @@ def plan_document(
     if decision is not None and decision.choice is Choice.ACCEPT:
         return Correction(action=CorrectionAction.ACCEPT, reason=_accepted(decision), **base)
     xero = original.xero
+    if xero.status in GONE:
+        return Correction(
+            action=CorrectionAction.DECIDE,
+            reason=f"{original.number} is {xero.status.lower()} in Xero, so the ERP's edit "
+                   f"cannot be applied to it; leave Xero as it is, or void it in the ERP too.",
+            choices=(Choice.ACCEPT,), **base)
     if xero.changed_in_xero and not (decision and decision.choice is Choice.OVERWRITE):
         return Correction(
             action=CorrectionAction.DECIDE,
@@ -561,12 +567,6 @@ def plan_document(
                    f"edited in the ERP since: apply the ERP's change over Xero's, or leave Xero "
                    f"as it is.",
             choices=(Choice.OVERWRITE, Choice.ACCEPT), **base)
-    if xero.status in GONE:
-        return Correction(
-            action=CorrectionAction.DECIDE,
-            reason=f"{original.number} is {xero.status.lower()} in Xero, so the ERP's edit "
-                   f"cannot be applied to it; leave Xero as it is, or void it in the ERP too.",
-            choices=(Choice.ACCEPT,), **base)
     why_not = can_edit_in_place(xero, old, now.date, period)
     header_changed = (new.contact, new.currency) != (old.contact, old.currency)
     if not why_not:

@@ -153,8 +153,9 @@ def test_the_chart_is_read_from_xero_shaped_answers(gateway: XeroGateway, client
     assert chart.account("4000").is_active
     rates = {rate.tax_type: rate.rate for rate in chart.tax_rates}
     assert rates["OUTPUT"] == Decimal("10.0000")
-    assert chart.tracking == ()  # a run never needs them: read only for the settings page
-    tracking = {c.name: c.options for c in gateway.tracking_categories()}
+    # Read with the chart: the checks before a sync look at every line's tracking option.
+    tracking = {c.name: c.options for c in chart.tracking}
+    assert tracking == {c.name: c.options for c in gateway.tracking_categories()}
     assert "2024" in tracking["Vintage"] and "Reserve" in tracking["Brand"]
 
 
@@ -162,7 +163,7 @@ def test_the_chart_is_cached(gateway: XeroGateway, client: SandboxClient):
     gateway.chart()
     calls = len(client.calls)
     gateway.chart()
-    assert len(client.calls) == calls == 3  # Organisation, Accounts, TaxRates
+    assert len(client.calls) == calls == 4  # Organisation, Accounts, TaxRates, TrackingCategories
 
 
 # ------------------------------------------------------------------ writes

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
@@ -53,6 +53,7 @@ WHERE_BUDGET = 6000  # characters of `where` per look-up call, well under URL li
 PAGE_SIZE = 100  # Xero's page size for invoices, credit notes, journals and contacts
 MAX_PAGES = 50
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+XERO_REFUSED = "Xero refused the contact"  # a contact error from Xero, not from our own checks
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class XeroGateway:
         self._sessions = session_factory
         self._clock = clock
         self._charts: dict[str, _CachedChart] = {}
+        self._currencies: dict[str, frozenset[str]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ reads
@@ -131,8 +133,10 @@ class XeroGateway:
         return chart
 
     def tracking_categories(self) -> tuple[TrackingCategory, ...]:
-        """Only the settings page needs these, so a sync run never spends a call on them."""
-        tenant = self.connector.active_tenant_id()
+        """Read with the chart: the checks before a sync look at every line's tracking option."""
+        return self.chart().tracking
+
+    def _tracking(self, tenant: str) -> tuple[TrackingCategory, ...]:
         return tuple(
             TrackingCategory(
                 name=str(c.get("Name") or ""),
@@ -146,9 +150,31 @@ class XeroGateway:
         )
 
     def forget_chart(self) -> None:
-        """Drop the cached chart (after the user changed something in Xero)."""
+        """Drop the cached chart (someone may have changed Xero: the next read asks it again)."""
         with self._lock:
             self._charts.clear()
+            self._currencies.clear()
+
+    def currencies(self) -> frozenset[str]:
+        """The organisation's enabled currencies (GET /Currencies), kept with the chart; empty
+        when Xero will not say, and then only Xero decides."""
+        tenant = self.connector.active_tenant_id()
+        with self._lock:
+            cached = self._currencies.get(tenant)
+        if cached is not None:
+            return cached
+        try:
+            codes = frozenset(str(c.get("Code") or "").upper()
+                              for c in self._items(self._get(tenant, "Currencies"), "Currencies"))
+        except XeroRejected as exc:
+            log.warning("Xero's currencies could not be read: %s", exc.message)
+            codes = frozenset()
+        with self._lock:
+            self._currencies[tenant] = codes
+        return codes
+
+    def observe(self, listener: Callable[[str], None]) -> Any:
+        return self.client.observe(listener)
 
     def _read_chart(self, tenant: str) -> ChartOfAccounts:
         organisations = self._items(self._get(tenant, "Organisation"), "Organisations")
@@ -183,7 +209,8 @@ class XeroGateway:
             )
             for t in self._items(self._get(tenant, "TaxRates"), "TaxRates")
         )
-        return ChartOfAccounts(organisation, accounts, tax_rates)
+        return ChartOfAccounts(organisation, accounts, tax_rates, self._tracking(tenant),
+                               read_at=datetime.now(UTC))
 
     # ------------------------------------------------------------------ pushes
 
@@ -216,7 +243,7 @@ class XeroGateway:
             try:
                 body = payloads.manual_journal_payload(journal, mode, self.settings.journal_tax_type)
             except PayloadProblem as exc:
-                results[position] = PushResult(journal.key, errors=(str(exc),))
+                results[position] = PushResult(journal.key, errors=(str(exc),), refused_locally=True)
                 continue
             outgoing.append(_Outgoing(position, journal.key, body, reference_marker(journal.key)))
         results.update(self._send(tenant, MANUAL_JOURNALS, outgoing, idempotency_key))
@@ -238,12 +265,14 @@ class XeroGateway:
         for position, doc in enumerate(documents):
             ref = payloads.contact_ref(doc)
             if ref in contact_errors:
-                results[position] = PushResult(doc.erp_id, errors=(contact_errors[ref],))
+                message = contact_errors[ref]
+                results[position] = PushResult(doc.erp_id, errors=(message,),
+                                               refused_locally=not message.startswith(XERO_REFUSED))
                 continue
             try:
                 body = build(position, doc, contacts.get(ref))
             except PayloadProblem as exc:
-                results[position] = PushResult(doc.erp_id, errors=(str(exc),))
+                results[position] = PushResult(doc.erp_id, errors=(str(exc),), refused_locally=True)
                 continue
             outgoing.append(_Outgoing(position, doc.erp_id, body, doc.number.strip(),
                                       xero_ids[position] if xero_ids else ""))
@@ -266,7 +295,7 @@ class XeroGateway:
             results[out.position] = PushResult(out.erp_id, errors=(
                 f"This document is larger than the {self.settings.max_request_bytes / 1e6:.1f} MB "
                 f"Xero accepts in one request; split it in the ERP.",
-            ))
+            ), refused_locally=True)
         for number, request in enumerate(plan.requests):
             key = idempotency_key if len(plan.requests) == 1 else f"{idempotency_key}-{number + 1}"
             sent = [outgoing[i] for i in request.positions]
@@ -410,7 +439,7 @@ class XeroGateway:
                         new_rows[ref] = (result.xero_id, name)
                     else:
                         reason = " ".join(result.errors) or "no reason given"
-                        errors[ref] = f"Xero refused the contact '{name}': {reason}"
+                        errors[ref] = f"{XERO_REFUSED} '{name}': {reason}"
         self._cache_contacts(tenant, new_rows)
         return found, errors
 

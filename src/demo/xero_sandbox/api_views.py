@@ -54,7 +54,7 @@ SCOPES: dict[str, tuple[set[str], set[str]]] = {
 # Methods each path takes (the spec's); anything else answers a JSON 405, as an API should.
 ALL_METHODS = ["GET", "PUT", "POST", "DELETE", "PATCH"]
 
-SETTINGS = ("organisation", "accounts", "taxrates", "trackingcategories")
+SETTINGS = ("organisation", "accounts", "taxrates", "trackingcategories", "currencies")
 
 
 class ConnectionDropped(Exception):
@@ -321,6 +321,9 @@ def _settings(call: Call, name: str) -> Response:
             accounts = sb.filter_settings(list(org.accounts.values()), args.get("where"),
                                           ACCOUNT_WHERE, "Account")
             return json_response(call.envelope("Accounts", [render_account(a) for a in accounts]))
+        if name == "currencies":  # the organisation's enabled currencies, base one first
+            return json_response(call.envelope("Currencies", [
+                {"Code": code, "Description": code} for code in org.currencies]))
         if name == "taxrates":
             rows = sb.filter_settings(list(org.tax_rates.values()), args.get("where"),
                                       TAX_RATE_WHERE, "TaxRate")

@@ -262,6 +262,12 @@ class OAuthStore:
         self.connections.pop(grant["client_id"], None)
         return True
 
+    def revoke_all(self) -> None:
+        """Every app disconnected in Xero: tokens stop working and refreshes are refused."""
+        for grant in self.grants.values():
+            grant["revoked"] = True
+        self.connections.clear()
+
     def issue_direct(self, client_id: str, tenant_ids: list[str], scope: str, now: float) -> dict:
         """Tokens without the browser dance, for tests that are not about OAuth."""
         if client_id not in self.clients:

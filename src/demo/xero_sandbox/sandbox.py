@@ -272,11 +272,14 @@ class Sandbox:
         delay(ms, count=None meaning every call until cleared).
         Immediate: expire_tokens(), lock_dates(tenant_id, period_lock_date,
         end_of_year_lock_date), archive_account(code, tenant_id=None),
-        restore_account(code, tenant_id=None), clear().
+        restore_account(code, tenant_id=None), revoke_connections() (what a user removing the
+        app in Xero's settings does: every grant ends, every connection goes), clear().
         """
         with self.lock:
             if kind == "expire_tokens":
                 self.oauth.expire_all(self.now())
+            elif kind == "revoke_connections":
+                self.oauth.revoke_all()
             elif kind == "lock_dates":
                 self.set_lock_dates(**params)
             elif kind == "archive_account":
