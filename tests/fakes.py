@@ -348,11 +348,10 @@ class FakeLedger:
                 found.setdefault((link.original_kind, link.original_erp_id), []).append(record)
         return found
 
-    def synced_journals(self, closing_date: date) -> list[SyncRecord]:
-        return sorted((r for (k, _), r in self.state.records.items()
-                       if k is Kind.JOURNALS and r.state is SyncState.SYNCED
-                       and date.fromisoformat(r.erp_id[:10]) <= closing_date),
-                      key=lambda r: r.erp_id)
+    def synced_journals(self, closing_date: date) -> dict[str, str]:
+        return dict(sorted((r.erp_id, r.fingerprint) for (k, _), r in self.state.records.items()
+                           if k is Kind.JOURNALS and r.state is SyncState.SYNCED
+                           and date.fromisoformat(r.erp_id[:10]) <= closing_date))
 
     def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]:
         wanted = set(xero_ids)

@@ -283,13 +283,13 @@ class SqlSyncLedger:
                     found[(kind, row.original_erp_id or "")].append(_record(row))
         return dict(found)
 
-    def synced_journals(self, closing_date: date) -> list[SyncRecord]:
-        rows = self._record_rows(
+    def synced_journals(self, closing_date: date) -> dict[str, str]:
+        stmt = select(SyncRecordRow.erp_id, SyncRecordRow.fingerprint).where(
             SyncRecordRow.kind == Kind.JOURNALS.value,
             SyncRecordRow.state == SyncState.SYNCED.value,
             SyncRecordRow.journal_date <= closing_date,
         )
-        return [_record(row) for row in sorted(rows, key=lambda r: r.erp_id)]
+        return dict(sorted(self.session.execute(stmt).tuples()))
 
     def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]:
         ids = list(dict.fromkeys(i for i in xero_ids if i))
