@@ -19,9 +19,11 @@ from .adapters.offline_gateway import OfflineGateway
 from .adapters.redis_rate_limiter import RedisRateLimiter
 from .adapters.system_clock import SystemClock
 from .adapters.xero import InProcessRateLimiter, XeroConnector, XeroSettings, create_xero
+from .application.decide_correction import DecideCorrection
 from .application.execute_run import ExecuteRun
 from .application.journal_detail import GetJournalDetail
 from .application.list_unsynced import ListUnsynced
+from .application.plan_corrections import PlanCorrections
 from .application.post_journals import PostJournals
 from .application.preview_unsynced import PreviewUnsynced
 from .application.recover_runs import ClaimWithRecovery, RecoverRuns
@@ -30,6 +32,7 @@ from .application.settings import GetSettings, SaveMapping
 from .application.start_sync import StartSync
 from .application.status import GetRun, GetRunDetail, GetStatus, ListRuns
 from .application.sync_documents import SyncDocuments
+from .application.xero_changes import LookAtXero
 
 DEFAULTS = {
     "gateway": "offline",
@@ -126,12 +129,19 @@ class Container(containers.DeclarativeContainer):
         heartbeat_every=config.run_heartbeat_every.as_float(),
     )
 
+    plan_corrections = providers.Factory(
+        PlanCorrections, uow=unit_of_work.provider, gateway=gateway, clock=clock)
+    decide_correction = providers.Factory(
+        DecideCorrection, uow=unit_of_work.provider, planner=plan_corrections)
+    look_at_xero = providers.Factory(LookAtXero, uow=unit_of_work.provider, gateway=gateway,
+                                     clock=clock)
     preview_unsynced = providers.Factory(
         PreviewUnsynced,
         uow=unit_of_work.provider,
         gateway=gateway,
         clock=clock,
         default_currency=config.default_currency,
+        plan_corrections=plan_corrections,
     )
     list_unsynced = providers.Factory(ListUnsynced, uow=unit_of_work.provider)
     journal_detail = providers.Factory(GetJournalDetail, uow=unit_of_work.provider, gateway=gateway)

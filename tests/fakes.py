@@ -298,6 +298,10 @@ class FakeLedger:
                 found[record.xero_id] = record
         return found
 
+    def first_synced_at(self) -> datetime | None:
+        times = [r.synced_at for r in self.state.records.values() if r.synced_at]
+        return min(times) if times else None
+
     def save_xero_changes(self, changes: Sequence[XeroChange]) -> None:
         for change in changes:
             self.state.xero_changes[(change.kind, change.xero_id)] = change
@@ -604,6 +608,13 @@ class FakeGateway:
         wanted = {r.erp_id for r in records}
         return {o.erp_id: o.xero_id for o in self.objects.values()
                 if o.kind is kind and o.erp_id in wanted and o.status not in GONE_STATUSES}
+
+    def find_by_number(self, document_type: str, numbers: Sequence[str]) -> dict[str, str]:
+        self.lookups.append((document_type, len(numbers)))
+        wanted = set(numbers)
+        return {o.number: o.xero_id for o in self.objects.values()
+                if o.document_type == document_type and o.number in wanted
+                and o.status not in GONE_STATUSES}
 
     def object_states(self, kind: Kind, xero_ids: Sequence[str]) -> dict[str, XeroObjectState]:
         self._require_connection()

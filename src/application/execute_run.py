@@ -10,9 +10,8 @@ Xero and only sends what is truly absent, so nothing is ever created twice.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -30,9 +29,12 @@ from ..domain.errors import AccountsSyncError, SyncRefused
 from ..domain.journals import AccountJournal, build_journals
 from ..domain.mapping import AccountMapping
 from ..domain.sync import JournalMode, SyncRecord, SyncRun, SyncState, SyncWindow
+from .batches import batch_key
 from .checks import document_problems, journal_problems, with_defaults
 from .common import period_of, read_chart
+from .plan_corrections import PlanCorrections
 from .ports import AccountingGateway, ChartOfAccounts, Clock, PushResult, UnitOfWorkFactory
+from .sync_corrections import SyncCorrections
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +54,6 @@ class _Outgoing:
     record: SyncRecord
 
 
-def batch_key(records: Sequence[SyncRecord]) -> str:
-    """One Idempotency-Key per request: the same records on the same attempt, the same key."""
-    joined = "|".join(f"{r.idempotency_key}#{r.attempts}" for r in records)
-    return "as-batch-" + hashlib.sha256(joined.encode()).hexdigest()[:40]
-
-
 class ExecuteRun:
     def __init__(
         self,
@@ -74,6 +70,10 @@ class ExecuteRun:
         self.clock = clock
         self.batch_size = batch_size
         self.chunk_size = chunk_size
+        # Corrections share the run's life (claim, worker, heartbeat, abort) and the batch
+        # protocol, through a component of their own.
+        self.corrections = SyncCorrections(uow, gateway, clock, PlanCorrections(uow, gateway, clock),
+                                           batch_size=batch_size)
 
     def execute(self, run_id: int) -> SyncRun:
         with self.uow() as uow:
@@ -81,6 +81,8 @@ class ExecuteRun:
         if not run.is_active:
             return run
         try:
+            if run.kind is Kind.CORRECTIONS:
+                return self.corrections.run(run)
             return self._run(run)
         except AccountsSyncError as exc:
             # Refusals and an unreachable Xero end the run with a plain reason; records of

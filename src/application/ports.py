@@ -398,6 +398,10 @@ class SyncLedger(Protocol):
 
     def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]: ...
 
+    def first_synced_at(self) -> datetime | None:
+        """When the first record was synced (what a first look at Xero's changes starts from)."""
+        ...
+
     def save_xero_changes(self, changes: Sequence[XeroChange]) -> None: ...
 
     def xero_changes(self, limit: int, ours_only: bool = False) -> list[XeroChange]:
@@ -498,6 +502,12 @@ class AccountingGateway(Protocol):
 
     # Xero's side of the books (docs/xero-rules.md). Refusals come back per element in
     # PushResult.errors with Xero's own words; only transport and auth problems raise.
+
+    def find_by_number(self, document_type: str, numbers: Sequence[str]) -> dict[str, str]:
+        """number → Xero id of the invoices or credit notes of this type (ACCREC, ACCPAY,
+        ACCRECCREDIT, ACCPAYCREDIT) with these numbers, voided and deleted ones left out: how an
+        adjustment document is found again before anything is resent."""
+        ...
 
     def object_states(self, kind: Kind, xero_ids: Sequence[str]) -> dict[str, XeroObjectState]:
         """By id, in as few calls as possible; deleted objects come back with status DELETED,

@@ -17,7 +17,10 @@ from ..domain.sync import SyncWindow
 from .checks import account_problems, journal_problems
 from .common import period_of, read_chart
 from .plan_corrections import CorrectionsPlan, CorrectionsRequest, PlanCorrections
-from .ports import AccountingGateway, Clock, KindTotals, UnitOfWork, UnitOfWorkFactory
+from .ports import AccountingGateway, Clock, KindTotals, UnitOfWork, UnitOfWorkFactory, XeroChange
+from .xero_changes import LookAtXero, LookRequest
+
+XERO_CHANGES_SHOWN = 50
 
 # Journals built by earlier previews, reused for the days whose flows are the very same objects
 # (the SQL adapter keeps them between calls): a year of journals is rebuilt only where it changed.
@@ -52,6 +55,7 @@ class Preview:
     problems: tuple[Problem, ...]  # blocking: a sync would be refused or documents fail
     warnings: tuple[Problem, ...]  # worth knowing, nothing refused
     corrections: CorrectionsPlan | None = None  # changes to what was already sent
+    xero_changes: tuple[XeroChange, ...] = ()  # seen changed in Xero (ours or someone else's)
 
     @property
     def journal_total(self) -> Decimal:
@@ -72,9 +76,14 @@ class PreviewUnsynced:
         self.clock = clock
         self.default_currency = default_currency
         self.plan_corrections = plan_corrections or PlanCorrections(uow, gateway, clock)
+        self.look_at_xero = LookAtXero(uow, gateway, clock)
 
     def execute(self, request: PreviewRequest) -> Preview:
         chart, unchecked = read_chart(self.gateway)
+        if chart is not None:
+            # What people did in Xero since the last look, so the plan below knows of payments,
+            # voids and edits there (at most once a minute; nothing is sent).
+            self.look_at_xero.execute(LookRequest())
         lock = chart.organisation.lock_date if chart else None
         with self.uow() as uow:
             marks = {kind: uow.ledger.last_synced_up_to(kind) for kind in Kind}
@@ -100,6 +109,8 @@ class PreviewUnsynced:
                 warnings += _locked_warnings(uow, kinds, build.journals, period)
         plan = self.plan_corrections.execute(CorrectionsRequest(request.closing_date))
         warnings += _correction_warnings(plan)
+        with self.uow() as uow:
+            changes = tuple(uow.ledger.xero_changes(XERO_CHANGES_SHOWN))
         journals = tuple(
             JournalSummary(j.key, c.date, j.movement_type, c.narration, j.debit_total,
                            len(j.lines), j.entry_count,
@@ -109,7 +120,7 @@ class PreviewUnsynced:
         )
         currency = chart.organisation.base_currency if chart else self.default_currency
         return Preview(request.closing_date, currency, kinds, journals, marks,
-                       tuple(problems), tuple(warnings), plan)
+                       tuple(problems), tuple(warnings), plan, changes)
 
 
 def _locked_warnings(uow: UnitOfWork, kinds: dict[Kind, KindTotals],

@@ -69,6 +69,7 @@ from wtforms.validators import InputRequired
 
 from ..adapters.erp_sql import host_schema as hs
 from ..domain.costs import Stage
+from .erp_edits import edits
 
 __all__ = ["HostUser", "create_host_app", "date_format", "host", "money"]
 
@@ -161,6 +162,7 @@ def create_host_app(config: Mapping[str, Any] | None = None) -> Flask:
     CSRFProtect(app)  # registers itself as app.extensions["csrf"]
     _init_login(app)
     app.register_blueprint(host)
+    app.register_blueprint(edits)  # editing after a sync, so the demo shows corrections
     app.add_template_filter(money, "money")
     app.add_template_filter(date_format, "date_format")
     app.add_template_filter(quantity_format, "quantity")
@@ -731,7 +733,8 @@ def operation(id: int) -> str:
             .where(ce.c.operation_id == id).order_by(ce.c.entry_date, ce.c.id)
         ).mappings())
     total = sum((_decimal(e["amount"]) or Decimal(0) for e in entries), Decimal("0.0000"))
-    return render_template("erp/operation.html", op=record, entries=entries, total=total)
+    return render_template("erp/operation.html", op=record, entries=entries, total=total,
+                           can_edit=current_user.has_permission("can_view_costs"))
 
 
 @host.get("/erp/cost-entries")

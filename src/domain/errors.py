@@ -86,6 +86,14 @@ class DocumentNotFound(NotFound):
         super().__init__(f"There is no {kind.replace('_', ' ')[:-1]} with id {erp_id} in the ERP.")
 
 
+class CorrectionNotFound(NotFound):
+    def __init__(self, number: str) -> None:
+        super().__init__(
+            f"There is no correction of {number} waiting up to that closing date; preview again "
+            f"to see the current corrections."
+        )
+
+
 class RunNotFound(NotFound):
     def __init__(self, run_id: int) -> None:
         self.run_id = run_id

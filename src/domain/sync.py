@@ -106,8 +106,11 @@ class CorrectionLink:
     original_erp_id: str
     action: CorrectionAction
     target_xero_id: str = ""  # the original's object in Xero
-    net_change: Decimal = Decimal("0.00")
+    net_change: Decimal = Decimal("0.00")  # what it changes in the original, signed
+    amount: Decimal = Decimal("0.00")  # what the adjustment document or allocation is worth
+    due_before: Decimal | None = None  # owing on the original in Xero when it was planned
     number: str = ""  # of the adjustment document or journal it creates, if any
+    document_type: str = ""  # of the adjustment document, or of the original it changes
     allocate_to: str = ""  # the invoice the created credit note is allocated to, if any
     previous: SentState | None = None
     reason: str = ""

@@ -10,8 +10,9 @@ from ..application.preview_unsynced import Preview
 from ..application.status import Status
 from ..domain.documents import TRADE_KINDS
 from ..domain.errors import Problem
-from ..domain.money import format_money
+from ..domain.money import ZERO, format_money
 from ..domain.sync import SyncRun
+from .corrections import xero_change_json
 
 
 def _day(value: date | None) -> str | None:
@@ -48,6 +49,8 @@ def preview_json(preview: Preview) -> dict[str, Any]:
                 "debit_total": format_money(j.debit_total),
                 "lines": j.line_count,
                 "cost_entries": j.entry_count,
+                "carried_from": _day(j.carried_from),
+                "held": j.held,
             }
             for j in preview.journals
         ],
@@ -55,6 +58,14 @@ def preview_json(preview: Preview) -> dict[str, Any]:
     body["last_synced_up_to"] = {k.value: _day(d) for k, d in preview.last_synced_up_to.items()}
     body["problems"] = [problem_json(p) for p in preview.problems]
     body["warnings"] = [problem_json(p) for p in preview.warnings]
+    plan = preview.corrections
+    body["corrections"] = {
+        "count": plan.count if plan else 0,
+        "net_change": format_money(plan.net_change if plan else ZERO),
+        "to_decide": len(plan.to_decide) if plan else 0,
+        "held": len(plan.held) if plan else 0,
+    }
+    body["xero_changes"] = [xero_change_json(c) for c in preview.xero_changes]
     return body
 
 

@@ -37,7 +37,10 @@ def _correction(row: SyncRecordRow) -> CorrectionLink | None:
         action=CorrectionAction(row.action),
         target_xero_id=data.get("target_xero_id", ""),
         net_change=Decimal(data.get("net_change", "0")),
+        amount=Decimal(data.get("amount", "0")),
+        due_before=None if data.get("due_before") is None else Decimal(data["due_before"]),
         number=data.get("number", ""),
+        document_type=data.get("document_type", ""),
         allocate_to=data.get("allocate_to", ""),
         previous=SentState.from_json(previous) if previous else None,
         reason=data.get("reason", ""),
@@ -54,7 +57,10 @@ def _correction_values(link: CorrectionLink | None) -> dict[str, Any]:
         "correction": {
             "target_xero_id": link.target_xero_id,
             "net_change": format_money(link.net_change),
+            "amount": format_money(link.amount),
+            "due_before": None if link.due_before is None else format_money(link.due_before),
             "number": link.number,
+            "document_type": link.document_type,
             "allocate_to": link.allocate_to,
             "previous": link.previous.to_json() if link.previous else None,
             "reason": link.reason,
@@ -253,6 +259,9 @@ class SqlSyncLedger:
             for row in sorted(rows, key=lambda r: r.kind != Kind.CORRECTIONS.value):
                 found[row.xero_id or ""] = _record(row)
         return found
+
+    def first_synced_at(self) -> datetime | None:
+        return self.session.scalar(select(func.min(SyncRecordRow.synced_at)))
 
     def save_xero_changes(self, changes: Sequence[XeroChange]) -> None:
         now = utcnow()

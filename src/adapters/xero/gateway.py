@@ -447,6 +447,15 @@ class XeroGateway:
             return self._find_journals(tenant, records)
         raise ValueError(f"unknown kind {kind}")
 
+    def find_by_number(self, document_type: str, numbers: Sequence[str]) -> dict[str, str]:
+        if not numbers:
+            return {}
+        tenant = self.connector.active_tenant_id()
+        records = [SyncRecord(Kind.SALES_ORDERS, n, n, "") for n in dict.fromkeys(numbers)]
+        if document_type in ("ACCREC", "ACCPAY"):
+            return self._find_by_number(tenant, records, INVOICES, document_type)
+        return self._find_by_where(tenant, records, CREDIT_NOTES, "CreditNoteNumber", document_type)
+
     def _find_by_number(
         self, tenant: str, records: Sequence[SyncRecord], endpoint: _Endpoint, doc_type: str
     ) -> dict[str, str]:
