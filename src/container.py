@@ -32,7 +32,7 @@ from .application.settings import GetSettings, SaveMapping
 from .application.start_sync import StartSync
 from .application.status import GetRun, GetRunDetail, GetStatus, ListRuns
 from .application.sync_documents import SyncDocuments
-from .application.xero_changes import LookAtXero
+from .application.xero_changes import ListXeroChanges, LookAtXero
 
 DEFAULTS = {
     "gateway": "offline",
@@ -135,6 +135,7 @@ class Container(containers.DeclarativeContainer):
         DecideCorrection, uow=unit_of_work.provider, planner=plan_corrections)
     look_at_xero = providers.Factory(LookAtXero, uow=unit_of_work.provider, gateway=gateway,
                                      clock=clock)
+    list_xero_changes = providers.Factory(ListXeroChanges, uow=unit_of_work.provider)
     preview_unsynced = providers.Factory(
         PreviewUnsynced,
         uow=unit_of_work.provider,

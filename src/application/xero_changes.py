@@ -169,3 +169,14 @@ def _parse(raw: str) -> datetime | None:
     except ValueError:
         log.warning("ignoring a stored time that is not one: %r", raw)
         return None
+
+
+class ListXeroChanges:
+    """What was seen changed in Xero, the latest first (read-only)."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self.uow = uow
+
+    def execute(self, limit: int = 50, ours_only: bool = False) -> list[XeroChange]:
+        with self.uow() as uow:
+            return uow.ledger.xero_changes(limit, ours_only)

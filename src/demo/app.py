@@ -92,6 +92,8 @@ def create_demo_app(settings: DemoSettings | None = None) -> Flask:
         xero_client_id=SANDBOX_CLIENT_ID,
         xero_client_secret=SANDBOX_CLIENT_SECRET,
         redis_url=settings.redis_url,
+        # The winery keeps its books in the Barossa: times read in Adelaide's clock.
+        timezone=os.environ.get("ACCOUNTS_SYNC_TIMEZONE", "Australia/Adelaide"),
     )
     app.config["DEMO_SETTINGS"] = settings
     mount_sandbox(app, settings)

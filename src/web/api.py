@@ -27,14 +27,18 @@ from flask import (
 )
 from pydantic import BaseModel, ValidationError
 
+from ..application.decide_correction import DecisionRequest
 from ..application.journal_detail import JournalDetailRequest
 from ..application.list_unsynced import ListRequest
+from ..application.plan_corrections import CorrectionsRequest
 from ..application.preview_unsynced import PreviewRequest
 from ..application.start_sync import SyncRequest
+from ..domain.corrections import Choice
 from ..domain.documents import Kind
 from ..domain.errors import InvalidClosingDate, InvalidRequest, RunAlreadyActive
 from ..domain.sync import JournalMode
 from . import api_models as m
+from .corrections import correction_json, corrections_json
 from .presenters import document_list_json, journal_detail_json, preview_json, run_json, status_json
 from .services import container
 
@@ -233,6 +237,35 @@ def sync(body: m.SyncBody) -> Any:
     response = jsonify({"run": run_json(run), "started": started})
     response.status_code = 202 if started else 200
     return response
+
+
+@operation("/api/corrections", "getCorrections", query=m.ClosingDateQuery,
+           responses={200: (m.Corrections, "Every correction of what was already sent")})
+def corrections(query: m.ClosingDateQuery) -> Any:
+    """What must change in Xero for what was already sent
+    Documents edited, cancelled or deleted in the ERP after they were synced, costs added,
+    edited or removed for journals already sent, and refunds of synced sales to allocate: each
+    with what Xero holds (old), what the ERP says (new), and the action Accounts Sync will take
+    (or the choices, when only a person can decide). Send them with `POST /api/sync`
+    `{"kind": "corrections"}`."""
+    services = container()
+    plan = services.plan_corrections().execute(CorrectionsRequest(_closing(query.closing_date)))
+    gateway = services.gateway()
+    return jsonify(corrections_json(
+        plan, lambda c: gateway.web_url(c.kind, c.xero_id) if c.xero_id else ""))
+
+
+@operation("/api/corrections/decisions", "decideCorrection", method="POST", body=m.DecisionBody,
+           responses={200: (m.Decided, "The decision is kept; the correction as it now stands")},
+           errors={404: "No correction of that document up to the closing date"})
+def decide(body: m.DecisionBody) -> Any:
+    """Decide a correction only a person can decide
+    Kept for the ERP content it was taken on: a later edit in the ERP asks again. Nothing is
+    sent until the next corrections run."""
+    decided = container().decide_correction().execute(DecisionRequest(
+        Kind(body.kind), body.erp_id, Choice(body.choice), _closing(body.closing_date),
+        _user_name()))
+    return jsonify({"correction": correction_json(decided)})
 
 
 @operation("/api/runs", "listRuns", query=m.RunsQuery,

@@ -29,6 +29,9 @@ def _digits(value: object) -> object:
 
 
 Day = Annotated[date, BeforeValidator(_iso_day)]
+# For models with a field named `date`, whose later annotations would see the field, not the type.
+Date = date
+MaybeDate = date | None
 Count = Annotated[int, BeforeValidator(_digits)]
 
 # The plugin's and the demo ERP's ids are INTEGER columns (PostgreSQL's int4): a larger id can
@@ -36,7 +39,8 @@ Count = Annotated[int, BeforeValidator(_digits)]
 MAX_ID = 2**31 - 1
 
 TradeKind = Literal["sales_orders", "purchase_orders", "refunds"]
-AnyKind = Literal["sales_orders", "purchase_orders", "refunds", "journals"]
+AnyKind = Literal["sales_orders", "purchase_orders", "refunds", "journals", "corrections"]
+OriginalKind = Literal["sales_orders", "purchase_orders", "refunds", "journals"]
 RunStateName = Literal["queued", "running", "succeeded", "failed", "aborted"]
 Money = Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$", description="A decimal amount, 2 places",
                              examples=["1234.50"])]
@@ -97,6 +101,20 @@ class RunsQuery(Strict):
     before: Id | None = Field(None, description="Only runs with a smaller id (the next page)")
 
 
+class DecisionBody(Strict):
+    """JSON, or form fields (the console posts its form)."""
+
+    kind: OriginalKind = Field(description="The kind of the document or journal corrected")
+    erp_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="Its ERP id (a journal's key)")
+    choice: Literal["adjust", "overwrite", "accept"] = Field(
+        description="`adjust`: send the adjustment or credit anyway; `overwrite`: apply the ERP's "
+                    "change over what someone changed in Xero; `accept`: leave Xero as it is")
+    closing_date: ClosingDate = None
+    csrf_token: str | None = Field(None, description="The page's CSRF token, when sent as a form "
+                                                     "field (or use the X-CSRFToken header)")
+
+
 class KindPath(Strict):
     kind: TradeKind
 
@@ -137,6 +155,9 @@ class JournalSummary(BaseModel):
     debit_total: Money
     lines: int = Field(ge=0)
     cost_entries: int = Field(ge=0)
+    carried_from: MaybeDate = Field(None, description="Its own day, inside Xero's locked period: "
+                                                      "it is posted on `date`, the first open day")
+    held: bool = Field(False, description="Held back until the lock date moves (a setting)")
 
 
 class JournalList(KindTotals):
@@ -148,6 +169,26 @@ class LastSynced(BaseModel):
     purchase_orders: date | None = None
     refunds: date | None = None
     journals: date | None = None
+    corrections: date | None = None
+
+
+class CorrectionsSummary(BaseModel):
+    count: int = Field(ge=0)
+    net_change: Money
+    to_decide: int = Field(ge=0, description="Waiting for a person's decision")
+    held: int = Field(ge=0, description="Held back until Xero's lock date moves")
+
+
+class XeroChange(BaseModel):
+    kind: AnyKind
+    xero_id: str
+    number: str
+    status: str
+    total: Money
+    updated_at: datetime | None
+    ours: bool = Field(description="An object Accounts Sync sent (else made in Xero by someone)")
+    summary: str
+    xero_url: str
 
 
 class Preview(BaseModel):
@@ -160,6 +201,8 @@ class Preview(BaseModel):
     last_synced_up_to: LastSynced
     problems: list[Problem] = Field(description="Must be fixed before a sync")
     warnings: list[Problem]
+    corrections: CorrectionsSummary = Field(description="Changes to what was already sent")
+    xero_changes: list[XeroChange] = Field(description="Seen changed in Xero, latest first")
 
 
 class Failure(BaseModel):
@@ -209,6 +252,7 @@ class ActiveRuns(BaseModel):
     purchase_orders: Run | None = None
     refunds: Run | None = None
     journals: Run | None = None
+    corrections: Run | None = None
 
 
 class Status(BaseModel):
@@ -275,6 +319,66 @@ class JournalDetail(BaseModel):
     credit_total: Money
     lines: list[JournalLine]
     problems: list[Problem]
+
+
+class Choice(BaseModel):
+    value: Literal["adjust", "overwrite", "accept"]
+    label: str
+
+
+class DifferenceLine(BaseModel):
+    account_code: str
+    amount: Money
+    tax_amount: Money
+    tax_type: str
+    tracking: list[Tracking]
+
+
+class Adjustment(BaseModel):
+    type: str = Field(description="ACCREC, ACCPAY, ACCRECCREDIT, ACCPAYCREDIT, MANJOURNAL or "
+                                  "ALLOCATION")
+    number: str | None = None
+    narration: str | None = None
+    invoice: str | None = None
+    total: Money
+    date: Date
+    allocated_to_original: bool | None = None
+
+
+class Correction(BaseModel):
+    kind: OriginalKind
+    erp_id: str
+    number: str
+    action: Literal["update", "adjust", "void", "delete", "credit", "allocate", "rewrite_journal",
+                    "adjust_journal", "delete_journal", "decide", "accept"]
+    action_label: str
+    reason: str
+    old_total: Money = Field(description="What Xero holds from Accounts Sync")
+    new_total: Money = Field(description="What the ERP says now")
+    net_change: Money
+    date: MaybeDate = Field(description="The day the correction is dated in Xero")
+    carried_from: MaybeDate = Field(description="Its own day, inside Xero's locked period")
+    held: bool
+    choices: list[Choice] = Field(description="What a person can decide (when action is `decide`)")
+    adjustment: Adjustment | None
+    difference: list[DifferenceLine] = Field(description="Per account, tracking and tax type")
+    erp_url: str
+    xero_url: str
+
+
+class Corrections(BaseModel):
+    closing_date: date
+    count: int = Field(ge=0)
+    net_change: Money
+    to_send: int = Field(ge=0)
+    to_decide: int = Field(ge=0)
+    held: int = Field(ge=0)
+    unknown: list[str] = Field(description="Synced before Accounts Sync kept what it sent")
+    corrections: list[Correction]
+
+
+class Decided(BaseModel):
+    correction: Correction
 
 
 ErrorDetail.model_rebuild()

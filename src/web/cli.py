@@ -92,8 +92,9 @@ def preview_command(closing_date: str | None, as_json: bool) -> None:
 
 def _report(run) -> None:
     click.echo(f"Run {run.id} {run.state.value}: {run.message}")
-    for number, reason in run.failures:
-        click.echo(f"  {number}: {reason}")
+    for failure in run.failures:
+        by = "refused by Accounts Sync" if failure.by == "accounts_sync" else "refused by Xero"
+        click.echo(f"  {failure.number} ({by}): {failure.reason}")
     if run.state is not RunState.SUCCEEDED:
         sys.exit(1)
 

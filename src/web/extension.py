@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
 
@@ -26,7 +27,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
 
 # Keys that configure the web layer itself, not the container.
 _WEB_ONLY = {"URL_PREFIX", "BASE_TEMPLATE", "PERMISSION", "PERMISSION_CHECK", "PAGE_SIZE",
-             "CONTENT_SECURITY_POLICY"}
+             "CONTENT_SECURITY_POLICY", "TIMEZONE", "TZINFO"}
 
 
 class ConfigurationError(RuntimeError):
@@ -55,6 +56,7 @@ class AccountsSync:
             raise ConfigurationError(
                 "Accounts Sync uses the host's flask-login LoginManager; initialise it first."
             )
+        app.config["ACCOUNTS_SYNC_TZINFO"] = _time_zone(app.config.get("ACCOUNTS_SYNC_TIMEZONE"))
         settings = {
             key[len(PREFIX):].lower(): value
             for key, value in app.config.items()
@@ -71,4 +73,18 @@ class AccountsSync:
         headers.install(blueprint)
         app.register_blueprint(blueprint, url_prefix=app.config["ACCOUNTS_SYNC_URL_PREFIX"])
         app.cli.add_command(cli)
+
+
+def _time_zone(name: Any) -> Any:
+    """Times are shown in the host's zone: ACCOUNTS_SYNC_TIMEZONE ('Australia/Adelaide'), else
+    the server's own (None)."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"ACCOUNTS_SYNC_TIMEZONE '{name}' is not a time zone; use a name such as "
+            f"Australia/Adelaide."
+        ) from None
 

@@ -65,7 +65,8 @@ def test_the_authorization_url_asks_for_the_configured_scopes(xero: Xero):
     assert query["client_id"] == ["accounts-sync-demo"]
     assert query["redirect_uri"] == [REDIRECT_URI]
     assert query["scope"] == ["offline_access accounting.invoices accounting.manualjournals "
-                              "accounting.contacts accounting.settings.read"]
+                              "accounting.contacts accounting.settings.read "
+                              "accounting.journals.read accounting.reports.trialbalance.read"]
     assert query["state"] == [state] and len(state) >= 20
     assert xero.connector.authorization_url(REDIRECT_URI)[1] != state
 

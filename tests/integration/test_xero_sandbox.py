@@ -355,7 +355,7 @@ def test_journal_rules_use_xeros_messages(fast_sandbox):
     bad_tax = journal("Bad tax", day, [
         {"LineAmount": 5, "AccountCode": "1440", "TaxType": "GSTX"},
         {"LineAmount": -5, "AccountCode": "1410"}])
-    locked = journal("Locked", date.fromisoformat(lock))
+    locked = journal("Locked", date.fromisoformat(lock), Status="POSTED")
     bad_tracking = journal("Tracking", day, [
         {"LineAmount": 5, "AccountCode": "1440", "Tracking": [{"Name": "Region", "Option": "N"}]},
         {"LineAmount": -5, "AccountCode": "1410",
@@ -384,9 +384,14 @@ def test_journal_rules_use_xeros_messages(fast_sandbox):
     assert created["Status"] == "DRAFT" and created["LineAmountTypes"] == "NoTax"
     assert created["JournalLines"][0]["Tracking"][0]["Option"] == "2024"
 
+    # Xero Central: with a lock date, draft manual journals can still be saved
+    draft = sb.put("ManualJournals", {"ManualJournals": [journal("Draft", date.fromisoformat(lock))]})
+    assert draft.json()["ManualJournals"][0]["StatusAttributeString"] == "OK"
+
     # an end-of-year lock (and an archived account) can be changed at run time
     sb.sb.inject("lock_dates", tenant_id=AU, end_of_year_lock_date=day.isoformat())
-    again = sb.put("ManualJournals", {"ManualJournals": [journal("Now locked", day)]})
+    again = sb.put("ManualJournals", {"ManualJournals": [journal("Now locked", day,
+                                                                Status="POSTED")]})
     assert "end of year lock date" in messages(again.json()["ManualJournals"][0])[0]
 
 

@@ -52,7 +52,7 @@ def test_failed_documents_stay_unsynced_and_are_retried_next_time(store, gateway
         gateway.fail_elements[erp_id] = "Account code '9999' is not a valid code for this document."
     run = sync.execute(req())
     assert (run.created, run.failed, run.state) == (47, 3, RunState.FAILED)
-    assert {n for n, _ in run.failures} == {store.record(SO, i).number for i in bad}
+    assert {f.number for f in run.failures} == {store.record(SO, i).number for i in bad}
     for erp_id in bad:
         record = store.record(SO, erp_id)
         assert record.state is SyncState.FAILED

@@ -104,6 +104,8 @@ class SyncRecordRow(PluginBase):
     original_erp_id: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str | None] = mapped_column(String(20))
     correction: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Who refused a failed record: 'accounts_sync' (before sending) or 'xero'.
+    refused_by: Mapped[str] = mapped_column(String(20), default="", server_default="")
 
     __table_args__ = (
         UniqueConstraint("kind", "erp_id", name="uq_accounts_sync_sync_records_kind_erp_id"),
@@ -138,7 +140,9 @@ class RunRow(PluginBase):
     created: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str] = mapped_column(Text, default="")
-    failures: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [[number, reason], ...]
+    # [[number, reason, refused by], ...]; rows from before 0004 have no third item.
+    failures: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")  # while running
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -58,7 +58,14 @@ from sqlalchemy import (
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, SessionTransaction, aliased
 
-from ...application.ports import ChangedDocument, ErpDocumentNow, KindTotals, Page
+from ...application.ports import (
+    ChangedDocument,
+    DocumentFacts,
+    ErpDocumentNow,
+    KindTotals,
+    Page,
+    RefusalFilter,
+)
 from ...domain.costs import CostCategory, CostEntry, CostFlow, MovementType, Operation, Stage
 from ...domain.documents import (
     Contact,
@@ -72,6 +79,7 @@ from ...domain.documents import (
 from ...domain.errors import InvalidRequest
 from ...domain.money import money
 from ...domain.sync import SyncState
+from . import document_facts
 from . import host_schema as host
 from .errors import HostDataError
 from .links import ErpLinks
@@ -306,6 +314,19 @@ class SqlDocumentSource:
         if after is not None:
             stmt = stmt.where(_after(spec.date, t.c.id, after[0], after[1]))
         return stmt.subquery("page")
+
+    def unsynced_facts(self, kind: Kind, closing_date: date) -> DocumentFacts:
+        return document_facts.unsynced_facts(self.session, _spec(kind))
+
+    def refused_unsynced(
+        self, kind: Kind, closing_date: date, refusal: RefusalFilter, limit: int
+    ) -> tuple[int, list[TradeDocument]]:
+        spec = _spec(kind)
+        found = document_facts.refused_unsynced(self.session, spec, closing_date, refusal)
+        ids = [doc_id for _, doc_id in found[:limit]]
+        stmt = self._headers(spec, spec.date).where(spec.table.c.id.in_(ids)) \
+            .order_by(spec.date, spec.table.c.id)
+        return len(found), self._documents(spec, self.session.execute(stmt).all()) if ids else []
 
     def get_documents(self, kind: Kind, erp_ids: Sequence[str]) -> list[TradeDocument]:
         spec = _spec(kind)

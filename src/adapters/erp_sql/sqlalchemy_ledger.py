@@ -14,13 +14,22 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ...application.ports import XeroChange
+from ...application.ports import XeroChange, parse_record_cursor
 from ...domain.corrections import Choice, CorrectionAction, Decision, SentState, XeroSeen
 from ...domain.documents import Kind
 from ...domain.errors import RunAlreadyActive, RunNotFound
 from ...domain.journals import parse_journal_key
 from ...domain.money import format_money
-from ...domain.sync import CorrectionLink, JournalMode, RunState, SyncRecord, SyncRun, SyncState
+from ...domain.sync import (
+    CorrectionLink,
+    Failure,
+    JournalMode,
+    RefusedBy,
+    RunState,
+    SyncRecord,
+    SyncRun,
+    SyncState,
+)
 from .plugin_tables import ACTIVE_RUN_STATES, MarkRow, RunRow, SyncRecordRow, XeroChangeRow, utcnow
 
 IN_CHUNK = 500  # erp ids per IN (...) list
@@ -87,6 +96,7 @@ def _record(row: SyncRecordRow) -> SyncRecord:
         last_error=row.last_error,
         run_id=row.run_id,
         synced_at=row.synced_at,
+        refused_by=RefusedBy(row.refused_by) if row.refused_by else None,
         sent=SentState.from_json(row.sent) if row.sent else None,
         xero_status=row.xero_status or "",
         xero_updated_at=row.xero_updated_at,
@@ -107,6 +117,7 @@ def _record_values(record: SyncRecord, now: datetime) -> dict[str, Any]:
         "last_error": record.last_error,
         "run_id": record.run_id,
         "synced_at": record.synced_at,
+        "refused_by": record.refused_by.value if record.refused_by else "",
         "updated_at": now,
         "journal_date": None,
         "movement_type": None,
@@ -146,8 +157,15 @@ def _run(row: RunRow) -> SyncRun:
         started_at=row.started_at,
         finished_at=row.finished_at,
         heartbeat_at=row.heartbeat_at,
-        failures=tuple((str(number), str(reason)) for number, reason in row.failures or ()),
+        failures=tuple(_failure(item) for item in row.failures or ()),
+        note=row.note or "",
     )
+
+
+def _failure(item: Sequence[Any]) -> Failure:
+    number, reason = str(item[0]), str(item[1])
+    by = str(item[2]) if len(item) > 2 and item[2] else RefusedBy.XERO.value
+    return Failure(number, reason, by)
 
 
 class SqlSyncLedger:
@@ -215,12 +233,32 @@ class SqlSyncLedger:
         return [_record(row) for row in self.session.scalars(stmt)]
 
     def records_for_run(self, run_id: int, limit: int, after: str | None = None) -> list[SyncRecord]:
-        """Records last touched by a run, in (kind, erp_id) order after an erp_id cursor."""
-        stmt = select(SyncRecordRow).where(SyncRecordRow.run_id == run_id)
+        """Records last touched by a run, in the natural order of their numbers (PO-9 before
+        PO-10: shorter numbers first, then as text), after a `record_cursor`."""
+        r = SyncRecordRow
+        length = func.length(r.number)
+        stmt = select(r).where(r.run_id == run_id)
         if after is not None:
-            stmt = stmt.where(SyncRecordRow.erp_id > after)
-        stmt = stmt.order_by(SyncRecordRow.kind, SyncRecordRow.erp_id).limit(limit)
+            kind, number, erp_id = parse_record_cursor(after)
+            stmt = stmt.where(or_(
+                r.kind > kind,
+                (r.kind == kind) & (length > len(number)),
+                (r.kind == kind) & (length == len(number)) & (r.number > number),
+                (r.kind == kind) & (length == len(number)) & (r.number == number) & (r.erp_id > erp_id),
+            ))
+        stmt = stmt.order_by(r.kind, length, r.number, r.erp_id).limit(limit)
         return [_record(row) for row in self.session.scalars(stmt)]
+
+    def unsettled(self) -> dict[Kind, tuple[int, int]]:
+        r = SyncRecordRow
+        stmt = (select(r.kind, r.state, func.count())
+                .where(r.state.in_((SyncState.FAILED.value, SyncState.IN_FLIGHT.value)))
+                .group_by(r.kind, r.state))
+        counts: dict[Kind, list[int]] = {}
+        for kind, state, n in self.session.execute(stmt):
+            slot = counts.setdefault(Kind(kind), [0, 0])
+            slot[0 if state == SyncState.FAILED.value else 1] += int(n)
+        return {kind: (failed, in_flight) for kind, (failed, in_flight) in counts.items()}
 
     # ------------------------------------------------------------ books over time
 
@@ -350,7 +388,8 @@ class SqlSyncLedger:
         row.mode = run.mode.value if run.mode else None
         row.total, row.done, row.created, row.failed = run.total, run.done, run.created, run.failed
         row.message = run.message
-        row.failures = [[number, reason] for number, reason in run.failures]
+        row.note = run.note
+        row.failures = [list(failure) for failure in run.failures]
         if run.created_at is not None:
             row.created_at = run.created_at
         row.started_at = run.started_at
@@ -365,6 +404,15 @@ class SqlSyncLedger:
             .execution_options(populate_existing=True)
         )
         return _run(row) if row is not None else None
+
+    def last_runs(self) -> dict[Kind, SyncRun]:
+        latest = select(func.max(RunRow.id)).group_by(RunRow.kind)
+        rows = self.session.scalars(select(RunRow).where(RunRow.id.in_(latest))
+                                    .execution_options(populate_existing=True))
+        return {Kind(row.kind): _run(row) for row in rows}
+
+    def note_run(self, run_id: int, note: str) -> None:
+        self._conditional_update(run_id, [], {"note": note[:1000]})
 
     def list_runs(self, limit: int, before_id: int | None = None) -> list[SyncRun]:
         stmt = select(RunRow).order_by(RunRow.id.desc()).limit(limit)

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
 from .api_views import json_response, sandbox
+from .documents import amount_due
 from .faults import FaultError
 from .sandbox import UI_TABLES
 from .state import UI_KINDS, Kind, Org
@@ -90,8 +91,9 @@ def object_page(kind_name: str, doc_id: str) -> str:
         else:
             abort(404)
         accounts = {code: account["Name"] for code, account in org.accounts.items()}
+        due = amount_due(doc) if kind.name in ("Invoices", "CreditNotes") else None
     return render_template("xero_sandbox/object.html", org=org, kind=kind, doc=doc,
-                           accounts=accounts)
+                           accounts=accounts, due=due)
 
 
 def test_hook(view: Callable[..., Response]) -> Callable[..., Response]:
@@ -153,3 +155,33 @@ def reset() -> Response:
     body = request.get_json(silent=True) or {}
     sandbox().reset(keep_connections=bool(body.get("keep_connections")))
     return json_response({"reset": True})
+
+
+@bp.post("/_manual_journals")
+def manual_journal_made_in_xero() -> Response:
+    """A manual journal made by someone else in Xero: {"date", "lines": [[code, amount], ...],
+    "narration"?, "status"? (POSTED), "tenant_id"?}; answers its ManualJournalID."""
+    body = request.get_json(silent=True) or {}
+    try:
+        journal_id = sandbox().record_manual_journal(
+            body["date"], [(str(code), amount) for code, amount in body["lines"]],
+            body.get("narration", "Adjustment made in Xero"), body.get("status", "POSTED"),
+            body.get("tenant_id"))
+    except (KeyError, TypeError, ValueError) as exc:
+        return json_response({"error": str(exc)}, 400)
+    return json_response({"ManualJournalID": journal_id})
+
+
+@bp.post("/_payments")
+def payment_made_in_xero() -> Response:
+    """A payment entered in Xero: {"document_id", "amount", "date"?, "account_code"? (090),
+    "tenant_id"?}; answers its PaymentID."""
+    body = request.get_json(silent=True) or {}
+    try:
+        payment_id = sandbox().pay_document(body["document_id"], body["amount"],
+                                            body.get("date"), body.get("account_code", "090"),
+                                            body.get("tenant_id"))
+    except (KeyError, TypeError, ValueError) as exc:
+        return json_response({"error": str(exc)}, 400)
+    return json_response({"PaymentID": payment_id})
+
