@@ -543,7 +543,10 @@ class SqlDocumentSource:
         """
         record = SyncRecordRow
         synced = (record.kind == kind.value, record.state == SYNCED)
-        oldest = self.session.scalar(select(func.min(record.synced_at)).where(*synced))
+        # Compared with when the record's content was read from the ERP (not when it was
+        # settled: a record found in Xero hours after its run died holds content read then).
+        read_at = func.coalesce(record.read_at, record.synced_at)
+        oldest = self.session.scalar(select(func.min(read_at)).where(*synced))
         if oldest is None:
             return []
         since = oldest.astimezone(UTC).replace(tzinfo=None)  # host stamps are naive UTC
@@ -571,8 +574,7 @@ class SqlDocumentSource:
                 select(*columns)
                 .join(touched, and_(touched.c.entry_date == record.journal_date,
                                     touched.c.movement_type == record.movement_type))
-                .where(*synced, or_(touched.c.updated > record.synced_at,
-                                    touched.c.created > record.synced_at))
+                .where(*synced, or_(touched.c.updated > read_at, touched.c.created > read_at))
                 .order_by(record.journal_date, record.movement_type)
             )
         else:
@@ -592,7 +594,7 @@ class SqlDocumentSource:
                 .select_from(stamped)
                 .join(record, and_(record.kind == kind.value,
                                    record.erp_id == cast(stamped.c.id, String)))
-                .where(record.state == SYNCED, stamped.c.updated_at > record.synced_at)
+                .where(record.state == SYNCED, stamped.c.updated_at > read_at)
                 .order_by(stamped.c.id)
             )
         return [

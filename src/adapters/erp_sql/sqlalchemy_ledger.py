@@ -48,6 +48,7 @@ def _correction(row: SyncRecordRow) -> CorrectionLink | None:
         net_change=Decimal(data.get("net_change", "0")),
         amount=Decimal(data.get("amount", "0")),
         due_before=None if data.get("due_before") is None else Decimal(data["due_before"]),
+        day=date.fromisoformat(data["day"]) if data.get("day") else None,
         number=data.get("number", ""),
         document_type=data.get("document_type", ""),
         allocate_to=data.get("allocate_to", ""),
@@ -68,6 +69,7 @@ def _correction_values(link: CorrectionLink | None) -> dict[str, Any]:
             "net_change": format_money(link.net_change),
             "amount": format_money(link.amount),
             "due_before": None if link.due_before is None else format_money(link.due_before),
+            "day": link.day.isoformat() if link.day else None,
             "number": link.number,
             "document_type": link.document_type,
             "allocate_to": link.allocate_to,
@@ -101,6 +103,7 @@ def _record(row: SyncRecordRow) -> SyncRecord:
         xero_status=row.xero_status or "",
         xero_updated_at=row.xero_updated_at,
         xero_seen=XeroSeen.from_json(row.xero_seen),
+        read_at=row.read_at,
         decision=_decision(row.decision),
         correction=_correction(row),
     )
@@ -125,6 +128,7 @@ def _record_values(record: SyncRecord, now: datetime) -> dict[str, Any]:
         "xero_status": record.xero_status,
         "xero_updated_at": record.xero_updated_at,
         "xero_seen": record.xero_seen.to_json() if record.xero_seen else None,
+        "read_at": record.read_at,
         "decision": ({"choice": record.decision.choice.value,
                       "fingerprint": record.decision.fingerprint, "by": record.decision.by}
                      if record.decision else None),
@@ -280,13 +284,13 @@ class SqlSyncLedger:
                     found[(kind, row.original_erp_id or "")].append(_record(row))
         return dict(found)
 
-    def synced_journals(self, closing_date: date) -> list[SyncRecord]:
-        rows = self._record_rows(
+    def synced_journals(self, closing_date: date) -> dict[str, str]:
+        stmt = select(SyncRecordRow.erp_id, SyncRecordRow.fingerprint).where(
             SyncRecordRow.kind == Kind.JOURNALS.value,
             SyncRecordRow.state == SyncState.SYNCED.value,
             SyncRecordRow.journal_date <= closing_date,
         )
-        return [_record(row) for row in sorted(rows, key=lambda r: r.erp_id)]
+        return dict(sorted(self.session.execute(stmt).tuples()))
 
     def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]:
         ids = list(dict.fromkeys(i for i in xero_ids if i))
