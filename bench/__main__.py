@@ -46,7 +46,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--backends", default="sqlite,postgresql",
                         help="databases for the read measurements (default: sqlite,postgresql)")
     parser.add_argument("--sync-backend", default="sqlite", choices=datasets.BACKENDS,
-                        help="database for the sync measurements (default: sqlite, the embedded default)")
+                        help="database for the runs at Xero's limits and the per-document client "
+                             "(default: sqlite, the embedded default)")
+    parser.add_argument("--fast-backends", default="sqlite,postgresql",
+                        help="databases for the fast-mode syncs (default: sqlite,postgresql)")
     parser.add_argument("--postgres-url", default=datasets.DEFAULT_POSTGRES_URL,
                         help="PostgreSQL server for the postgresql datasets (a schema per scale)")
     parser.add_argument("--repeat", type=int, default=None,
@@ -72,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     per_document = args.per_document or (150 if quick else 300)
     closing = datasets.closing_date()
     started = time.perf_counter()
-    uses_postgres = "postgresql" in backends or args.sync_backend == "postgresql"
+    uses_postgres = ("postgresql" in backends or args.sync_backend == "postgresql"
+                     or "postgresql" in args.fast_backends)
     when = datetime.now(UTC).replace(microsecond=0).isoformat()
     about = machine.describe(args.postgres_url if uses_postgres else None)
     loads = {"start": machine.load()}
@@ -85,9 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         for backend in backends:
             for scale in scales:
                 urls[(backend, scale)] = ensure(backend, datasets.SCALES[scale])
+    fast_backends = [b.strip() for b in args.fast_backends.split(",") if b.strip()]
     if "sync" in parts:
-        for scale in sync_scales:
-            urls[(args.sync_backend, scale)] = ensure(args.sync_backend, datasets.SCALES[scale])
+        for backend in fast_backends:
+            for scale in sync_scales:
+                urls[(backend, scale)] = ensure(backend, datasets.SCALES[scale])
     limit_url = ensure(args.sync_backend, datasets.LIMIT_SCALE) if "limits" in parts else ""
     _log(f"datasets ready after {time.perf_counter() - started:.0f} s")
 
@@ -103,12 +109,14 @@ def main(argv: list[str] | None = None) -> int:
                         read_results[(backend, scale)] = reads.measure(
                             urls[(backend, scale)], sandbox.url, closing, warmup, repeat, log=_log)
             if "sync" in parts:
-                for scale in sync_scales:
-                    _log(f"fast sync: {scale} on {args.sync_backend}")
-                    fast[scale] = sync.fast_sync(urls[(args.sync_backend, scale)], sandbox, closing)
-                    _log(f"    {fast[scale]['documents']:,} documents, {fast[scale]['docs_per_s']:,} "
-                         f"docs/s, {fast[scale]['api_calls']} calls, peak RSS "
-                         f"{fast[scale]['peak_rss_mb']} MB")
+                for backend in fast_backends:
+                    fast[backend] = {}
+                    for scale in sync_scales:
+                        _log(f"fast sync: {scale} on {backend}")
+                        done = fast[backend][scale] = sync.fast_sync(urls[(backend, scale)], sandbox,
+                                                                     closing)
+                        _log(f"    {done['documents']:,} documents, {done['docs_per_s']:,} docs/s, "
+                             f"{done['api_calls']} calls, peak RSS {done['peak_rss_mb']} MB")
 
     loads["reads_and_fast_sync"] = machine.load()
     limit = perdoc = None

@@ -40,8 +40,11 @@ SEED = 2026
 # are this day (never in the future on a machine whose clock is past it).
 BENCH_TODAY = date(2026, 6, 30)
 BACKENDS = ("sqlite", "postgresql")
-# Plugin tables whose rows are settings, kept between measurements; the rest is emptied.
-KEPT_PLUGIN_TABLES = {"accounts_sync_account_mappings", "accounts_sync_preferences"}
+# Plugin tables kept between measurements: settings, and the cost-flow cache (sums of the host's
+# entries, true whatever is synced, as a process started after another finds it); the rest is
+# emptied.
+KEPT_PLUGIN_TABLES = {"accounts_sync_account_mappings", "accounts_sync_preferences",
+                      "accounts_sync_flow_sums", "accounts_sync_flow_state"}
 
 marker_metadata = MetaData()
 marker = Table(

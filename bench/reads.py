@@ -8,7 +8,10 @@ by the adapter for five minutes, as in production.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -30,7 +33,7 @@ from accounts_sync.domain.journals import journal_key
 from accounts_sync.domain.sync import SyncRecord
 
 from . import corrections, datasets
-from .sandbox import SECRET_KEY, connect, container_settings
+from .sandbox import ROOT, SECRET_KEY, connect, container_settings
 from .stats import Stats, once_ms, timed
 
 PAGE_SIZE = 50  # the console's page size
@@ -64,9 +67,15 @@ def measure(database_url: str, sandbox_url: str, closing: date, warmup: int, rep
 
 def _use_cases(container: Any, closing: date, warmup: int, repeat: int, results: ReadResults) -> None:
     request = PreviewRequest(closing)
-    # The first preview in a process sums every cost entry once (the flow cache is empty).
+    # The first preview in this process: it sums every cost entry when no process before it
+    # left the cost-flow sums in the plugin's tables (a fresh dataset), else it loads them.
+    results.facts["flow_sums_stored_before"] = _flow_sums_stored(container)
     cold_ms, preview = once_ms(lambda: container.preview_unsynced().execute(request))
     results.facts["preview_cold_ms"] = cold_ms
+    # What a user meets after a restart: the first preview of a process started now.
+    first = [_first_preview_in_a_new_process(container, closing) for _ in range(3)]
+    results.facts["preview_first_in_process"] = first
+    results.stats["preview_first"] = Stats.of([run["first_ms"] for run in first])
     results.facts["journals"] = len(preview.journals)
     results.facts["journal_lines"] = sum(j.line_count for j in preview.journals)
     results.facts["unsynced"] = {k.value: t.count for k, t in preview.kinds.items()}
@@ -189,6 +198,24 @@ def _mostly_synced(container: Any, closing: date, warmup: int, repeat: int, resu
     finally:
         datasets.reset_plugin_state(container.engine())
         connect(container, results.facts["sandbox_url"])
+
+
+def _flow_sums_stored(container: Any) -> bool:
+    from accounts_sync.adapters.erp_sql.plugin_tables import FlowStateRow
+
+    with container.engine().connect() as connection:
+        return connection.scalar(select(FlowStateRow.version)) is not None
+
+
+def _first_preview_in_a_new_process(container: Any, closing: date) -> dict[str, Any]:
+    database_url = container.config.database_url()
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "bench.child", "preview", database_url,
+         container.config.xero_base_url(), closing.isoformat()],
+        capture_output=True, text=True, check=False, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.child preview failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _synced(kind: Kind, erp_id: str, at: datetime) -> SyncRecord:

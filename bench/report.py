@@ -13,6 +13,8 @@ TARGETS = {
     "list_deep_page_ms": 100,
     "journal_detail_ms": 150,
     "fast_sync_docs_per_s": 1000,
+    "fast_sync_docs_per_s_postgresql": 1500,
+    "preview_first_ms": 500,
     "limit_of_bound": 0.95,
     "calls_ratio": 45,
     "wall_ratio": 40,
@@ -21,6 +23,7 @@ TARGETS = {
 }
 READS = (
     ("preview_ms", "Preview (PreviewUnsynced)", "preview"),
+    ("preview_first_ms", "First preview after a process starts", "preview_first"),
     ("list_first_page_ms", "Document list, first page", "list_first"),
     ("list_deep_page_ms", "Document list, deep page (keyset)", "list_deep"),
     ("journal_detail_ms", "Largest journal's detail", "journal_detail"),
@@ -45,9 +48,16 @@ def build(mode: str, machine: dict[str, Any], when: str, scales: list[str], back
                 for b in backends}
 
     body: dict[str, Any] = {key: medians(name) for key, _, name in READS}
-    largest = max(fast, key=lambda s: fast[s]["documents"]) if fast else None
-    big = fast.get(largest) if largest else None
+    by_backend = fast
+    fast = by_backend.get(sync_backend) or next(iter(by_backend.values()), {})
+
+    def biggest(runs: dict[str, Any]) -> dict[str, Any] | None:
+        return runs[max(runs, key=lambda s: runs[s]["documents"])] if runs else None
+
+    big = biggest(fast)
     body["fast_sync_docs_per_s"] = big["docs_per_s"] if big else None
+    body["fast_sync_docs_per_s_by_backend"] = {
+        backend: (biggest(runs) or {}).get("docs_per_s") for backend, runs in by_backend.items()}
     if limit:
         body["api_calls_per_run"] = {
             "documents": limit["documents"], "calls": limit["api_calls"],
@@ -80,6 +90,7 @@ def build(mode: str, machine: dict[str, Any], when: str, scales: list[str], back
         **{key: medians(name) for key, _, name in HTTP_READS},
         "facts": {f"{b}/{s}": r.facts for (b, s), r in reads.items()},
         "fast_sync": {"backend": sync_backend, **fast},
+        "fast_sync_by_backend": by_backend,
         "limit_run": limit,
         "per_document": perdoc,
         "per_document_projected_3000_s": round(projected, 1) if projected else None,
@@ -118,8 +129,11 @@ def verdicts(body: dict[str, Any]) -> dict[str, Any]:
                 growth = value / values["10k"]
                 name = f"{key} {backend} growth 10k→100k {growth:.1f}× < 10×"
                 out[name] = growth < TARGETS["growth_10k_100k"]
-    if body["fast_sync_docs_per_s"] is not None:
-        out["fast sync ≥ 1000 docs/s"] = body["fast_sync_docs_per_s"] >= TARGETS["fast_sync_docs_per_s"]
+    for backend, rate in (body.get("fast_sync_docs_per_s_by_backend") or {}).items():
+        target = TARGETS["fast_sync_docs_per_s_postgresql" if backend == "postgresql"
+                         else "fast_sync_docs_per_s"]
+        if rate is not None:
+            out[f"fast sync {backend} ≥ {target:,} docs/s"] = rate >= target
     calls = body["api_calls_per_run"]
     if calls:
         out["API calls ≤ ceil(N/50) + 5"] = calls["calls"] <= calls["bound"]
@@ -185,11 +199,16 @@ def markdown(body: dict[str, Any]) -> str:
     lines += ["", "| Sync | Result | Target |", "|---|--:|--:|"]
     fast = details["fast_sync"]
     sizes = [s for s in ("1k", "10k", "100k") if s in fast]
+    for backend, runs in (details.get("fast_sync_by_backend") or {"": fast}).items():
+        done = [s for s in ("1k", "10k", "100k") if s in runs]
+        if not done:
+            continue
+        big = runs[done[-1]]
+        target = "≥ 1,500 docs/s" if backend == "postgresql" else "≥ 1,000 docs/s"
+        lines.append(f"| Fast mode, {big['documents']:,} documents ({backend or fast['backend']}), end "
+                     f"to end over HTTP | {big['docs_per_s']:,.0f} docs/s, "
+                     f"{big['calls_per_document']:.3f} calls/doc | {target} |")
     if sizes:
-        big = fast[sizes[-1]]
-        lines.append(f"| Fast mode, {big['documents']:,} documents ({fast['backend']}), end to end "
-                     f"over HTTP | {big['docs_per_s']:,.0f} docs/s, {big['calls_per_document']:.3f} "
-                     f"calls/doc | ≥ 1,000 docs/s |")
         lines.append("| Peak RSS of the syncing process | "
                      + ", ".join(f"{s}: {fast[s]['peak_rss_mb']:.0f} MB" for s in sizes)
                      + " | 100k ≤ 1.5 × 10k |")

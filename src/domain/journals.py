@@ -135,18 +135,25 @@ def build_journals(flows: Iterable[CostFlow], mapping: AccountMapping) -> Journa
     return JournalBuild(tuple(journals), tuple(problems.values()), tuple(notes))
 
 
+_Accounts = dict[tuple[Stage, CostCategory], str | None]
+_Refs = dict[tuple[tuple[str, str], ...], tuple[TrackingRef, ...]]
+
+
 def _accumulate(
     flows: Iterable[CostFlow],
     mapping: AccountMapping,
     groups: dict[_GroupKey, _Lines],
     counts: dict[_GroupKey, int],
     problems: dict[str, Problem],
+    accounts: _Accounts | None = None,
+    refs: _Refs | None = None,
 ) -> None:
     """Sum flows into lines per (day, movement) and (account, tracking); unmapped stages are
     noted in the order they are met. Accounts and tracking options are looked up once per
-    stage and category, and per set of batch attributes: a year of flows repeats a few dozen."""
-    accounts: dict[tuple[Stage, CostCategory], str | None] = {}
-    refs: dict[tuple[tuple[str, str], ...], tuple[TrackingRef, ...]] = {}
+    stage and category, and per set of batch attributes: a year of flows repeats a few dozen.
+    `accounts` and `refs` are those look-ups, shared by the calls of one build (one mapping)."""
+    accounts = {} if accounts is None else accounts
+    refs = {} if refs is None else refs
     for flow in flows:
         group_key = (flow.date, flow.movement_type)
         counts[group_key] += flow.entry_count
@@ -230,11 +237,12 @@ def _journal(group_key: _GroupKey, lines: _Lines, count: int, mapping: AccountMa
     ), journal_problems, None)
 
 
-def _build_group(group_key: _GroupKey, flows: list[CostFlow], mapping: AccountMapping) -> _GroupBuild:
+def _build_group(group_key: _GroupKey, flows: list[CostFlow], mapping: AccountMapping,
+                 accounts: _Accounts | None = None, refs: _Refs | None = None) -> _GroupBuild:
     groups: dict[_GroupKey, _Lines] = defaultdict(lambda: defaultdict(_LineSum))
     counts: dict[_GroupKey, int] = defaultdict(int)
     flow_problems: dict[str, Problem] = {}
-    _accumulate(flows, mapping, groups, counts, flow_problems)
+    _accumulate(flows, mapping, groups, counts, flow_problems, accounts, refs)
     lines = groups.get(group_key)
     if lines is None:  # no flow of it has both accounts mapped: no journal, only problems
         return _GroupBuild(None, {}, None, flow_problems)
@@ -278,12 +286,14 @@ class JournalMemo:
                 last = group_key
             groups[group_key].append(flow)
         built: dict[_GroupKey, tuple[list[CostFlow], _GroupBuild]] = {}
+        accounts: _Accounts = {}
+        refs: _Refs = {}  # one mapping for the whole build: look-ups shared by its groups
         for group_key, group in groups.items():  # in the order the flows came
             hit = state.groups.get(group_key)
             if hit is not None and _same_flows(hit[0], group):
                 built[group_key] = (group, hit[1])  # these objects, next time: compared by identity
             else:
-                built[group_key] = (group, _build_group(group_key, group, mapping))
+                built[group_key] = (group, _build_group(group_key, group, mapping, accounts, refs))
 
         problems: dict[str, Problem] = {}
         for _, group_build in built.values():

@@ -151,3 +151,21 @@ def test_a_failed_write_costs_nothing_but_time(uow_factory, erp, clean_db, monke
     assert_exact(uow_factory)
     assert stored(clean_db) == (None, 0)
     assert direct(uow_factory)  # the database is usable
+
+
+def test_flows_made_without_the_constructor_are_the_constructors_flows():
+    from datetime import date
+
+    from accounts_sync.adapters.erp_sql.sqlalchemy_documents import _FlowMaker
+    from accounts_sync.domain.costs import CostCategory, CostFlow, MovementType, Stage
+
+    row = (date(2026, 3, 2), "bottling", "dry_goods", "dry_goods", "finished_goods", "2024", "Reserve",
+           12345678, 3)
+    made = _FlowMaker().flows([row])[0]
+    built = CostFlow(date=date(2026, 3, 2), movement_type=MovementType.BOTTLING,
+                     category=CostCategory.DRY_GOODS, from_stage=Stage.DRY_GOODS,
+                     to_stage=Stage.FINISHED_GOODS, amount=Decimal("1234.5678"),
+                     tracking=(("brand", "Reserve"), ("vintage", "2024")), entry_count=3)
+    assert made == built and hash(made) == hash(built) and vars(made) == vars(built)
+    with pytest.raises(AttributeError):
+        made.amount = Decimal(0)  # still frozen

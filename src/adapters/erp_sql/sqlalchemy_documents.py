@@ -26,7 +26,7 @@ import threading
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -713,19 +713,44 @@ class _FlowMaker:
     def flows(self, rows: Iterable[_FlowRow]) -> list[CostFlow]:
         movements, categories, stages, tracking = \
             self.movements, self.categories, self.stages, self.tracking
+        make = _make_cost_flow
         return [
-            CostFlow(
-                date=day,
-                movement_type=movements(movement),
-                category=categories(category),
-                from_stage=stages(from_stage),
-                to_stage=stages(to_stage),
-                amount=Decimal(int(amount)).scaleb(-4),
-                tracking=tracking(brand, vintage),
-                entry_count=int(count),
-            )
+            make({
+                "date": day,
+                "movement_type": movements(movement),
+                "category": categories(category),
+                "from_stage": stages(from_stage),
+                "to_stage": stages(to_stage),
+                "amount": Decimal(int(amount)).scaleb(-4),
+                "tracking": tracking(brand, vintage),
+                "entry_count": int(count),
+            })
             for day, movement, category, from_stage, to_stage, vintage, brand, amount, count in rows
         ]
+
+
+def _cost_flow_maker() -> Any:
+    """CostFlow(**values), made without the frozen dataclass's __init__ (one object.__setattr__
+    per field, a fifth of a first preview's load of thousands of flows): the same attributes,
+    defaults included, as __init__ sets. CostFlow has no __post_init__ to skip; if it ever
+    gets one (or slots, or a default factory), this falls back to the constructor."""
+    spec = fields(CostFlow)
+    if (hasattr(CostFlow, "__post_init__") or hasattr(CostFlow, "__slots__")
+            or any(f.default_factory is not MISSING for f in spec)):
+        return lambda values: CostFlow(**values)
+    defaults = {f.name: f.default for f in spec if f.default is not MISSING}
+    new = object.__new__
+
+    def make(values: dict[str, Any]) -> CostFlow:
+        flow = new(CostFlow)
+        flow.__dict__.update(defaults)
+        flow.__dict__.update(values)
+        return flow
+
+    return make
+
+
+_make_cost_flow = _cost_flow_maker()
 
 
 # ------------------------------------------------------------------ the cost flow cache
@@ -874,7 +899,7 @@ class _FlowCache:
         for chunk in chunks:
             query = stmt if chunk is None else stmt.where(ce.c.entry_date.in_(chunk))
             by_pair: dict[tuple[date, str], list[_FlowRow]] = defaultdict(list)
-            for row in session.execute(query).tuples():
+            for row in session.execute(query).all():
                 by_pair[(row[0], row[1])].append(row)
             self._add_pairs(by_pair)
         self.order = sorted(self.pairs)
@@ -885,7 +910,7 @@ class _FlowCache:
         for key, rows in by_pair.items():
             rows.sort(key=_flow_order)
             count = sum(int(row[8]) for row in rows)
-            kept = tuple(tuple(row) for row in rows)
+            kept = tuple(rows)
             try:
                 self.pairs[key] = _PairFlows(count, tuple(maker.flows(rows)), rows=kept)
             except HostDataError as error:
@@ -900,7 +925,7 @@ class _FlowCache:
         by_pair: dict[tuple[date, str], list[_FlowRow]] = defaultdict(list)
         for row in session.execute(select(
                 sums.entry_date, sums.movement_type, sums.cost_category, sums.from_stage,
-                sums.to_stage, sums.vintage, sums.brand, sums.amount, sums.entries)).tuples():
+                sums.to_stage, sums.vintage, sums.brand, sums.amount, sums.entries)).all():
             by_pair[(row[0], row[1])].append(row)
         self.pairs = {}
         self._add_pairs(by_pair)

@@ -33,7 +33,6 @@ from ...domain.sync import (
 from .plugin_tables import ACTIVE_RUN_STATES, MarkRow, RunRow, SyncRecordRow, XeroChangeRow, utcnow
 
 IN_CHUNK = 500  # erp ids per IN (...) list
-UPSERT_CHUNK = 500  # records per INSERT ... ON CONFLICT (about 11,000 parameters; SQLite allows 32,766)
 
 
 def _correction(row: SyncRecordRow) -> CorrectionLink | None:
@@ -200,9 +199,9 @@ class SqlSyncLedger:
         return found
 
     def save_records(self, records: Sequence[SyncRecord]) -> None:
-        """Upsert: one INSERT ... ON CONFLICT (kind, erp_id) DO UPDATE per UPSERT_CHUNK records
-        (a batch of 50 is one statement), on PostgreSQL and SQLite alike; the columns are
-        `_record_values`, so a new column is written by adding it there."""
+        """Upsert: one INSERT ... ON CONFLICT (kind, erp_id) DO UPDATE for the lot (a batch of
+        50 is one statement), on PostgreSQL and SQLite alike; the columns are `_record_values`,
+        so a new column is written by adding it there."""
         if not records:
             return
         latest: dict[tuple[Kind, str], SyncRecord] = {}
@@ -214,13 +213,15 @@ class SqlSyncLedger:
         dialect = self.session.get_bind().dialect.name
         upsert_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
         table = SyncRecordRow.__table__
-        for start in range(0, len(rows), UPSERT_CHUNK):
-            stmt = upsert_insert(table).values(rows[start:start + UPSERT_CHUNK])
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[table.c.kind, table.c.erp_id],
-                set_={name: stmt.excluded[name] for name in rows[0] if name not in ("kind", "erp_id")},
-            )
-            self.session.execute(stmt)
+        stmt = upsert_insert(table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.kind, table.c.erp_id],
+            set_={name: stmt.excluded[name] for name in rows[0] if name not in ("kind", "erp_id")},
+        )
+        # With RETURNING, SQLAlchemy's "insertmanyvalues" sends the executemany as one multi-row
+        # INSERT per page of 1,000 rows, on psycopg and sqlite3 alike (without it, psycopg would
+        # pipeline one INSERT per row); the statement compiles once and is cached.
+        self.session.execute(stmt.returning(table.c.id), rows).all()
 
     def in_flight(self, kind: Kind) -> list[SyncRecord]:
         rows = self._record_rows(

@@ -7,6 +7,7 @@
     url: root.dataset.specUrl,
     domNode: root,
     deepLinking: true,
+    validatorUrl: null,  // no badge from validator.swagger.io: nothing leaves this site
     requestInterceptor: function (request) {
       request.headers["X-CSRFToken"] = root.dataset.csrf;
       return request;
