@@ -32,7 +32,7 @@ from .application.settings import GetSettings, SaveMapping
 from .application.start_sync import StartSync
 from .application.status import GetRun, GetRunDetail, GetStatus, ListRuns
 from .application.sync_documents import SyncDocuments
-from .application.xero_changes import LookAtXero
+from .application.xero_changes import ListXeroChanges, LookAtXero
 
 DEFAULTS = {
     "gateway": "offline",
@@ -135,6 +135,7 @@ class Container(containers.DeclarativeContainer):
         DecideCorrection, uow=unit_of_work.provider, planner=plan_corrections)
     look_at_xero = providers.Factory(LookAtXero, uow=unit_of_work.provider, gateway=gateway,
                                      clock=clock)
+    list_xero_changes = providers.Factory(ListXeroChanges, uow=unit_of_work.provider)
     preview_unsynced = providers.Factory(
         PreviewUnsynced,
         uow=unit_of_work.provider,
@@ -179,6 +180,23 @@ def xero_settings_from(settings: dict) -> XeroSettings:
     return XeroSettings.from_config({f"ACCOUNTS_SYNC_{k.upper()}": v for k, v in settings.items()})
 
 
+SECRET_MIN_LENGTH = 32
+SECRET_MIN_DISTINCT = 8
+SECRET_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105 - a command
+
+
+def weak_secret(secret: str | bytes) -> str | None:
+    """Why a secret key is too weak to sign sessions or encrypt tokens, or None when it is not.
+
+    The rule: at least 32 characters, at least 8 of them different (a random key from the
+    hint below has about 256 bits)."""
+    text = secret.decode(errors="replace") if isinstance(secret, bytes) else str(secret)
+    if len(text) < SECRET_MIN_LENGTH or len(set(text)) < SECRET_MIN_DISTINCT:
+        return (f"is too weak: use at least {SECRET_MIN_LENGTH} characters, at least "
+                f"{SECRET_MIN_DISTINCT} of them different, e.g. from `{SECRET_HINT}`.")
+    return None
+
+
 def build_container(settings: dict) -> Container:
     """A container from `ACCOUNTS_SYNC_*` settings with the prefix removed and keys lowered."""
     container = Container()
@@ -196,8 +214,12 @@ def build_container(settings: dict) -> Container:
         raise ValueError(
             "Set ACCOUNTS_SYNC_SECRET_KEY: Xero tokens are encrypted at rest with a key from it."
         )
+    if merged.get("secret_key"):
+        weak = weak_secret(merged["secret_key"])
+        if weak:
+            raise ValueError(f"ACCOUNTS_SYNC_SECRET_KEY {weak}")
     container.config.from_dict(merged)
     return container
 
 
-__all__ = ["Container", "XeroConnector", "build_container"]
+__all__ = ["Container", "XeroConnector", "build_container", "weak_secret"]

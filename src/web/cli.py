@@ -31,8 +31,8 @@ from ..domain.errors import AccountsSyncError
 from ..domain.money import format_money
 from ..domain.sync import JournalMode, RunState, parse_closing_date
 from .corrections import corrections_json
-from .extension import container, state
 from .presenters import preview_json, status_json
+from .services import container, state
 
 cli = AppGroup("accounts-sync", help="Preview and push ERP documents and journals to Xero.")
 

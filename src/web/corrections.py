@@ -9,8 +9,10 @@ from typing import Any
 
 from ..application.plan_corrections import CorrectionsPlan
 from ..application.ports import XeroChange
-from ..domain.corrections import Correction, SentState
+from ..domain.corrections import Correction, CorrectionAction, SentState
+from ..domain.documents import Kind
 from ..domain.money import format_money
+from ..domain.sync import SyncRecord
 
 
 def correction_json(c: Correction, xero_url: str = "") -> dict[str, Any]:
@@ -90,4 +92,21 @@ def state_words(state: SentState | None) -> str:
         return "nothing (void, deleted or credited)"
     lines = len(state.lines)
     total = state.debit_total if not state.document_type else state.total
-    return f"{format_money(total)} on {lines} line{'s' if lines != 1 else ''}"
+    return f"{total:,.2f} on {lines} line{'s' if lines != 1 else ''}"
+
+
+_KIND_OF_TYPE = {"ACCREC": Kind.SALES_ORDERS, "ACCPAY": Kind.PURCHASE_ORDERS,
+                 "ACCRECCREDIT": Kind.REFUNDS, "ACCPAYCREDIT": Kind.REFUNDS}
+
+
+def xero_kind(record: SyncRecord) -> Kind:
+    """The kind whose Xero page shows a record's object: a correction's is what it created
+    (an adjustment invoice, credit note or journal) or the original it changed."""
+    link = record.correction
+    if link is None:
+        return record.kind
+    if link.action in (CorrectionAction.ADJUST, CorrectionAction.CREDIT):
+        return _KIND_OF_TYPE.get(link.document_type, link.original_kind)
+    if link.action is CorrectionAction.ALLOCATE:
+        return Kind.REFUNDS
+    return link.original_kind

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from ..application.list_unsynced import DocumentList
@@ -104,7 +104,10 @@ def _day(value: date | None) -> str | None:
 
 
 def _moment(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    """RFC 3339 with its offset; the plugin stores UTC, and SQLite hands it back naive."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
 def problem_json(problem: Problem) -> dict[str, Any]:

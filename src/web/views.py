@@ -11,7 +11,6 @@ from flask import (
     Blueprint,
     current_app,
     flash,
-    jsonify,
     redirect,
     render_template,
     request,
@@ -19,20 +18,24 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from flask_wtf.csrf import generate_csrf, validate_csrf
-from wtforms import ValidationError
+from flask_wtf.csrf import generate_csrf
 
+from ..application.decide_correction import DecisionRequest
 from ..application.journal_detail import JournalDetailRequest
 from ..application.list_unsynced import ListRequest
+from ..application.plan_corrections import CorrectionsRequest
 from ..application.preview_unsynced import PreviewRequest
 from ..application.start_sync import SyncRequest
+from ..domain.corrections import Choice
 from ..domain.costs import Stage
 from ..domain.documents import TRADE_KINDS, Kind
 from ..domain.errors import InvalidRequest, MappingRefused, RunAlreadyActive
 from ..domain.money import money
 from ..domain.sync import JournalMode, SyncRun, parse_closing_date
+from . import api, csrf
+from .api_models import MAX_ID
+from .corrections import state_words, xero_kind
 from .errors import error_response, register_error_handlers
-from .extension import container, state
 from .mapping_form import (
     OVERRIDABLE,
     TRACKING_ATTRIBUTES,
@@ -43,20 +46,16 @@ from .mapping_form import (
 from .permissions import refuse_unless_permitted
 from .presenters import (
     document_label,
-    document_list_json,
-    journal_detail_json,
     local_time,
     natural_key,
-    preview_json,
     record_state_label,
     refused_by_label,
     run_headline,
-    run_json,
     run_progress_text,
     split_unconfirmed,
-    status_json,
     what_to_do,
 )
+from .services import container, state
 
 
 def make_blueprint() -> Blueprint:
@@ -69,13 +68,8 @@ def make_blueprint() -> Blueprint:
         refused = refuse_unless_permitted(current_app.config["ACCOUNTS_SYNC_PERMISSION"])
         if refused is not None:
             return refused
-        if request.method == "POST" and "csrf" not in current_app.extensions:
-            try:
-                validate_csrf(request.form.get("csrf_token") or request.headers.get("X-CSRFToken"))
-            except ValidationError:
-                return error_response(400, "csrf_failed",
-                                      "The form has expired or was not sent from this page; "
-                                      "reload the page and try again.")
+        if csrf.csrf_refusal() is not None:
+            return error_response(400, "csrf_failed", csrf.MESSAGE)
         return None
 
     @bp.after_request
@@ -112,9 +106,13 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule("/preview", "preview", preview)
     bp.add_url_rule("/documents/<kind>", "documents", documents)
     bp.add_url_rule("/journals/<key>", "journal", journal)
+    bp.add_url_rule("/corrections", "corrections", corrections_page)
+    bp.add_url_rule("/corrections/decide", "decide_correction", decide_correction,
+                    methods=["POST"])
     bp.add_url_rule("/sync", "start_sync", start_sync, methods=["POST"])
-    bp.add_url_rule("/runs/<int:run_id>", "run", run_page)
-    bp.add_url_rule("/runs/<int:run_id>/dismiss", "dismiss_run", dismiss_run, methods=["POST"])
+    bp.add_url_rule(f"/runs/<int(max={MAX_ID}):run_id>", "run", run_page)
+    bp.add_url_rule(f"/runs/<int(max={MAX_ID}):run_id>/dismiss", "dismiss_run", dismiss_run,
+                    methods=["POST"])
     bp.add_url_rule("/xero/refresh", "xero_refresh", xero_refresh, methods=["POST"])
     bp.add_url_rule("/history", "history", history)
     bp.add_url_rule("/settings", "settings", settings_page, methods=["GET", "POST"])
@@ -122,13 +120,7 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule("/xero/callback", "xero_callback", xero_callback)
     bp.add_url_rule("/xero/tenant", "xero_tenant", xero_tenant, methods=["POST"])
     bp.add_url_rule("/xero/disconnect", "xero_disconnect", xero_disconnect, methods=["POST"])
-    bp.add_url_rule("/api/preview", "api_preview", api_preview)
-    bp.add_url_rule("/api/status", "api_status", api_status)
-    bp.add_url_rule("/api/documents/<kind>", "api_documents", api_documents)
-    bp.add_url_rule("/api/journals/<key>", "api_journal", api_journal)
-    bp.add_url_rule("/api/sync", "api_sync", api_sync, methods=["POST"])
-    bp.add_url_rule("/api/runs", "api_runs", api_runs)
-    bp.add_url_rule("/api/runs/<int:run_id>", "api_run", api_run)
+    api.register(bp)
     return bp
 
 
@@ -329,6 +321,30 @@ def journal(key: str) -> Any:
                            outcomes=outcomes(status, (Kind.JOURNALS,)))
 
 
+def corrections_page() -> Any:
+    closing_date = closing_date_arg()
+    services = container()
+    plan = services.plan_corrections().execute(CorrectionsRequest(closing_date))
+    gateway = services.gateway()
+    links = {(c.kind, c.erp_id): gateway.web_url(c.kind, c.xero_id) for c in plan.corrections
+             if c.xero_id}
+    changes = services.list_xero_changes().execute(50)
+    status = services.get_status().execute()
+    return render_template("accounts_sync/corrections.html", plan=plan, xero_links=links,
+                           xero_changes=changes, active=status.active_runs.get(Kind.CORRECTIONS),
+                           state_words=state_words)
+
+
+def decide_correction() -> Any:
+    form = request.form
+    decided = container().decide_correction().execute(DecisionRequest(
+        Kind.parse(form.get("kind", "")), form.get("erp_id", ""), Choice.parse(form.get("choice", "")),
+        closing_date_arg(form), user_name()))
+    flash(f"{decided.number}: {decided.action.label}. {decided.reason}", "success")
+    return redirect(url_for("accounts_sync.corrections",
+                            closing_date=closing_date_arg(form).isoformat()))
+
+
 def start_sync() -> Any:
     run, started = _start(request.form)
     if not started:
@@ -340,15 +356,20 @@ def start_sync() -> Any:
 def run_page(run_id: int) -> Any:
     detail = container().get_run_detail().execute(run_id, request.args.get("after") or None)
     gateway = container().gateway()
-    links = {r.erp_id: gateway.web_url(r.kind, r.xero_id) for r in detail.records if r.xero_id}
+    links = {r.erp_id: gateway.web_url(xero_kind(r), r.xero_id) for r in detail.records
+             if r.xero_id}
+    originals = {r.erp_id: gateway.web_url(r.correction.original_kind, r.correction.target_xero_id)
+                 for r in detail.records if r.correction and r.correction.target_xero_id}
     # Within a page, numbers in their natural order (the pages themselves follow it too).
     records = sorted(detail.records, key=lambda r: natural_key(r.number))
     return render_template("accounts_sync/run.html", detail=detail, run=detail.run,
-                           records=records, xero_links=links)
+                           records=records, xero_links=links, original_links=originals,
+                           state_words=state_words)
 
 
 def history() -> Any:
     before = request.args.get("before", type=int)
+    before = before if before is not None and 1 <= before <= MAX_ID else None  # else: from the newest
     runs = container().list_runs().execute(limit=page_size() + 1, before_id=before)
     more = len(runs) > page_size()
     runs = runs[:page_size()]
@@ -377,45 +398,3 @@ def settings_page() -> Any:
                            stages=list(Stage), overridable=OVERRIDABLE,
                            tracking_attributes=TRACKING_ATTRIBUTES,
                            tracking_slots=TRACKING_SLOTS), (422 if problems else 200)
-
-
-# ----------------------------------------------------------------------------- API
-
-
-def api_preview() -> Any:
-    result = container().preview_unsynced().execute(PreviewRequest(closing_date_arg()))
-    return jsonify(preview_json(result))
-
-
-def api_status() -> Any:
-    return jsonify(status_json(container().get_status().execute()))
-
-
-def api_documents(kind: str) -> Any:
-    size = request.args.get("page_size", page_size(), type=int)
-    listing = container().list_unsynced().execute(ListRequest(
-        trade_kind(kind), closing_date_arg(), request.args.get("after") or None, size))
-    return jsonify(document_list_json(listing))
-
-
-def api_journal(key: str) -> Any:
-    detail = container().journal_detail().execute(JournalDetailRequest(key, closing_date_arg()))
-    return jsonify(journal_detail_json(detail))
-
-
-def api_sync() -> Any:
-    body = request.get_json(silent=True) or request.form
-    run, started = _start(body)
-    response = jsonify({"run": run_json(run), "started": started})
-    response.status_code = 202 if started else 200
-    return response
-
-
-def api_runs() -> Any:
-    runs = container().list_runs().execute(limit=page_size(),
-                                           before_id=request.args.get("before", type=int))
-    return jsonify({"runs": [run_json(r) for r in runs]})
-
-
-def api_run(run_id: int) -> Any:
-    return jsonify(run_json(container().get_run().execute(run_id)))

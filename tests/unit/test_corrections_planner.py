@@ -142,11 +142,12 @@ def test_a_new_date_inside_the_lock_also_prevents_an_update():
     assert c.action is not CorrectionAction.UPDATE
 
 
-def test_a_document_voided_in_xero_is_never_overwritten():
+@pytest.mark.parametrize("changed", [False, True])
+def test_a_document_voided_in_xero_is_never_overwritten(changed):
     doc = sale()
-    c = plan_document(original(doc, "VOIDED"), with_line(doc), OPEN)
+    c = plan_document(original(doc, "VOIDED", changed=changed), with_line(doc), OPEN)
     assert c.action is CorrectionAction.DECIDE and "voided in Xero" in c.reason
-    assert c.choices == (Choice.ACCEPT,)
+    assert c.choices == (Choice.ACCEPT,), "a void cannot be overwritten, whatever the choice"
 
 
 def test_a_document_changed_in_xero_is_overwritten_only_with_the_users_say():
@@ -348,3 +349,17 @@ def test_a_new_document_dated_inside_the_lock_is_carried_with_its_date_in_the_re
     assert carried.date == date(2026, 12, 1) and "ERP date 2026-11-18" in carried.reference
     assert carried.fingerprint == doc.fingerprint
     assert carry_document(doc, OPEN) is doc
+
+
+def test_an_original_with_adjustments_is_never_rewritten_voided_or_deleted_on_its_own():
+    doc = sale()
+    now = with_line(doc)
+    updated = plan_document(original(doc), now, OPEN, adjustments_made=1)
+    assert updated.action is CorrectionAction.ADJUST and "1 adjustment in Xero" in updated.reason
+    assert updated.document.number == f"{doc.number}-ADJ2"
+    removed = plan_document(original(doc), None, OPEN, cancelled="cancelled", adjustments_made=1)
+    assert removed.action is CorrectionAction.CREDIT, "a void would leave the adjustment behind"
+    a = entry(MovementType.LOSS, "250", day=DAY)
+    before, after = journal_of(a), journal_of(a, entry(MovementType.LOSS, "5", day=DAY))
+    journal = plan_journal(journal_original(before, "DRAFT"), after, OPEN, adjustments_made=1)
+    assert journal.action is CorrectionAction.ADJUST_JOURNAL

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -98,6 +99,7 @@ class SyncRecordRow(PluginBase):
     xero_status: Mapped[str] = mapped_column(String(12), default="", server_default="")
     xero_updated_at: Mapped[datetime | None]
     xero_seen: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    read_at: Mapped[datetime | None]
     decision: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     original_kind: Mapped[str | None] = mapped_column(String(20))
     original_erp_id: Mapped[str | None] = mapped_column(String(64))
@@ -274,6 +276,40 @@ class AuditEventRow(PluginBase):
     actor: Mapped[str] = mapped_column(String(120), default="")
     action: Mapped[str] = mapped_column(String(60))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class FlowSumRow(PluginBase):
+    """The cost-flow cache's sums (see SqlDocumentSource.cost_flows), kept so that a new process
+    starts from them instead of summing every cost entry again: the host's entries summed per
+    day, movement, category, stages and tracking, as read at FlowStateRow.read_at. A cache:
+    emptying it costs one full read, never a wrong figure."""
+
+    __tablename__ = "accounts_sync_flow_sums"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_date: Mapped[date] = mapped_column(Date)
+    movement_type: Mapped[str] = mapped_column(String(64))
+    cost_category: Mapped[str] = mapped_column(String(64))
+    from_stage: Mapped[str] = mapped_column(String(64))
+    to_stage: Mapped[str] = mapped_column(String(64))
+    vintage: Mapped[str | None] = mapped_column(String(64))
+    brand: Mapped[str | None] = mapped_column(String(200))
+    amount: Mapped[int] = mapped_column(BigInteger)  # in 1/10000
+    entries: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_accounts_sync_flow_sums_entry_date", "entry_date"),)
+
+
+class FlowStateRow(PluginBase):
+    """One row: which snapshot FlowSumRow holds (`version`, bumped by every write) and when it
+    was read, in the host's terms (naive UTC, the stamps' clock; the highest entry id)."""
+
+    __tablename__ = "accounts_sync_flow_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    read_at: Mapped[datetime] = mapped_column(DateTime)
+    top_id: Mapped[int] = mapped_column(BigInteger)
 
 
 plugin_metadata = PluginBase.metadata

@@ -8,7 +8,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +33,7 @@ from ...domain.sync import (
 from .plugin_tables import ACTIVE_RUN_STATES, MarkRow, RunRow, SyncRecordRow, XeroChangeRow, utcnow
 
 IN_CHUNK = 500  # erp ids per IN (...) list
+UPSERT_CHUNK = 500  # records per INSERT ... ON CONFLICT (about 11,000 parameters; SQLite allows 32,766)
 
 
 def _correction(row: SyncRecordRow) -> CorrectionLink | None:
@@ -46,6 +49,7 @@ def _correction(row: SyncRecordRow) -> CorrectionLink | None:
         net_change=Decimal(data.get("net_change", "0")),
         amount=Decimal(data.get("amount", "0")),
         due_before=None if data.get("due_before") is None else Decimal(data["due_before"]),
+        day=date.fromisoformat(data["day"]) if data.get("day") else None,
         number=data.get("number", ""),
         document_type=data.get("document_type", ""),
         allocate_to=data.get("allocate_to", ""),
@@ -66,6 +70,7 @@ def _correction_values(link: CorrectionLink | None) -> dict[str, Any]:
             "net_change": format_money(link.net_change),
             "amount": format_money(link.amount),
             "due_before": None if link.due_before is None else format_money(link.due_before),
+            "day": link.day.isoformat() if link.day else None,
             "number": link.number,
             "document_type": link.document_type,
             "allocate_to": link.allocate_to,
@@ -99,6 +104,7 @@ def _record(row: SyncRecordRow) -> SyncRecord:
         xero_status=row.xero_status or "",
         xero_updated_at=row.xero_updated_at,
         xero_seen=XeroSeen.from_json(row.xero_seen),
+        read_at=row.read_at,
         decision=_decision(row.decision),
         correction=_correction(row),
     )
@@ -123,6 +129,7 @@ def _record_values(record: SyncRecord, now: datetime) -> dict[str, Any]:
         "xero_status": record.xero_status,
         "xero_updated_at": record.xero_updated_at,
         "xero_seen": record.xero_seen.to_json() if record.xero_seen else None,
+        "read_at": record.read_at,
         "decision": ({"choice": record.decision.choice.value,
                       "fingerprint": record.decision.fingerprint, "by": record.decision.by}
                      if record.decision else None),
@@ -190,38 +197,27 @@ class SqlSyncLedger:
         return found
 
     def save_records(self, records: Sequence[SyncRecord]) -> None:
-        """Upsert: one SELECT of the existing ids per kind, then one bulk insert and one
-        executemany update, whatever the number of records."""
+        """Upsert: one INSERT ... ON CONFLICT (kind, erp_id) DO UPDATE per UPSERT_CHUNK records
+        (a batch of 50 is one statement), on PostgreSQL and SQLite alike; the columns are
+        `_record_values`, so a new column is written by adding it there."""
         if not records:
             return
         latest: dict[tuple[Kind, str], SyncRecord] = {}
         for record in records:
             latest[(record.kind, record.erp_id)] = record  # the last one given wins
-        by_kind: dict[Kind, list[SyncRecord]] = defaultdict(list)
-        for (kind, _), record in latest.items():
-            by_kind[kind].append(record)
         now = utcnow()
-        for kind, group in by_kind.items():
-            existing: dict[str, int] = {}
-            ids = [r.erp_id for r in group]
-            for start in range(0, len(ids), IN_CHUNK):
-                stmt = select(SyncRecordRow.erp_id, SyncRecordRow.id).where(
-                    SyncRecordRow.kind == kind.value,
-                    SyncRecordRow.erp_id.in_(ids[start:start + IN_CHUNK]),
-                )
-                existing.update((erp_id, row_id) for erp_id, row_id in self.session.execute(stmt))
-            updates = [
-                {"id": existing[r.erp_id], **_record_values(r, now)}
-                for r in group if r.erp_id in existing
-            ]
-            inserts = [
-                {"kind": kind.value, "erp_id": r.erp_id, **_record_values(r, now)}
-                for r in group if r.erp_id not in existing
-            ]
-            if inserts:
-                self.session.execute(insert(SyncRecordRow), inserts)
-            if updates:
-                self.session.execute(update(SyncRecordRow), updates)
+        rows = [{"kind": kind.value, "erp_id": erp_id, **_record_values(record, now)}
+                for (kind, erp_id), record in latest.items()]
+        dialect = self.session.get_bind().dialect.name
+        upsert_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        table = SyncRecordRow.__table__
+        for start in range(0, len(rows), UPSERT_CHUNK):
+            stmt = upsert_insert(table).values(rows[start:start + UPSERT_CHUNK])
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c.kind, table.c.erp_id],
+                set_={name: stmt.excluded[name] for name in rows[0] if name not in ("kind", "erp_id")},
+            )
+            self.session.execute(stmt)
 
     def in_flight(self, kind: Kind) -> list[SyncRecord]:
         rows = self._record_rows(
@@ -287,13 +283,13 @@ class SqlSyncLedger:
                     found[(kind, row.original_erp_id or "")].append(_record(row))
         return dict(found)
 
-    def synced_journals(self, closing_date: date) -> list[SyncRecord]:
-        rows = self._record_rows(
+    def synced_journals(self, closing_date: date) -> dict[str, str]:
+        stmt = select(SyncRecordRow.erp_id, SyncRecordRow.fingerprint).where(
             SyncRecordRow.kind == Kind.JOURNALS.value,
             SyncRecordRow.state == SyncState.SYNCED.value,
             SyncRecordRow.journal_date <= closing_date,
         )
-        return [_record(row) for row in sorted(rows, key=lambda r: r.erp_id)]
+        return dict(sorted(self.session.execute(stmt).tuples()))
 
     def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]:
         ids = list(dict.fromkeys(i for i in xero_ids if i))
@@ -349,26 +345,33 @@ class SqlSyncLedger:
         mode: JournalMode | None,
         at: datetime,
     ) -> SyncRun:
-        row = RunRow(
-            kind=kind.value,
-            closing_date=closing_date,
-            mode=mode.value if mode else None,
-            requested_by=requested_by,
-            state=RunState.QUEUED.value,
-            total=0, done=0, created=0, failed=0, message="", failures=[],
-            created_at=at,
-        )
-        try:
-            # The partial unique index on kind (state queued or running) decides, in any
-            # process; the savepoint keeps the caller's transaction usable after a refusal.
-            with self.session.begin_nested():
-                self.session.add(row)
-        except IntegrityError:
-            active = self.session.scalar(
-                select(RunRow.id).where(RunRow.kind == kind.value, RunRow.state.in_(ACTIVE_RUN_STATES))
+        for _attempt in range(3):
+            row = RunRow(
+                kind=kind.value,
+                closing_date=closing_date,
+                mode=mode.value if mode else None,
+                requested_by=requested_by,
+                state=RunState.QUEUED.value,
+                total=0, done=0, created=0, failed=0, message="", failures=[],
+                created_at=at,
             )
-            raise RunAlreadyActive(active or 0, kind.value) from None
-        return _run(row)
+            try:
+                # The partial unique index on kind (state queued or running) decides, in any
+                # process; the savepoint keeps the caller's transaction usable after a refusal.
+                with self.session.begin_nested():
+                    self.session.add(row)
+            except IntegrityError:
+                active = self.session.scalar(
+                    select(RunRow.id).where(RunRow.kind == kind.value,
+                                            RunRow.state.in_(ACTIVE_RUN_STATES))
+                )
+                if active is not None:
+                    raise RunAlreadyActive(active, kind.value) from None
+                # The run in the way finished between our insert and this look-up: try again
+                # rather than name a run that is no longer active (or no run at all).
+                continue
+            return _run(row)
+        raise RunAlreadyActive(0, kind.value)
 
     def _run_row(self, run_id: int) -> RunRow:
         row = self.session.get(RunRow, run_id, populate_existing=True)

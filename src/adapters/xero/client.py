@@ -273,8 +273,21 @@ class XeroHttpClient:
 
     # ------------------------------------------------------------------ calls
 
-    def get(self, tenant_id: str, path: str, params: Mapping[str, str] | None = None) -> XeroResponse:
-        return self.request("GET", tenant_id, path, params=params)
+    def get(self, tenant_id: str, path: str, params: Mapping[str, str] | None = None,
+            headers: Mapping[str, str] | None = None) -> XeroResponse:
+        return self.request("GET", tenant_id, path, params=params, headers=headers)
+
+    def post(
+        self,
+        tenant_id: str,
+        path: str,
+        body: bytes,
+        idempotency_key: str,
+        params: Mapping[str, str] | None = None,
+    ) -> XeroResponse:
+        """POST updates (Xero's updateOrCreate, used here only with ids)."""
+        return self.request("POST", tenant_id, path, params=params, body=body,
+                            idempotency_key=idempotency_key)
 
     def put(
         self,
@@ -295,8 +308,10 @@ class XeroHttpClient:
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
         idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> XeroResponse:
-        """Answers 2xx and the 4xx the caller must interpret (400, 404, ...); raises the rest."""
+        """Answers 2xx and the 4xx the caller must interpret (400, 404, ...); raises the rest.
+        `headers` adds request headers (If-Modified-Since)."""
         method = method.upper()
         if method in WRITE_METHODS and not (idempotency_key and len(idempotency_key) <= MAX_IDEMPOTENCY_KEY):
             raise ValueError("every PUT/POST to Xero needs an Idempotency-Key of 1-128 characters")
@@ -312,7 +327,7 @@ class XeroHttpClient:
         )
         try:
             answer = retrying(self._attempt, method, tenant_id, url, params, body, idempotency_key,
-                              tries)
+                              tries, headers)
             if tries.transient or tries.throttled:
                 self._tell("")  # Xero answers again: the wait is over
             return answer
@@ -343,9 +358,11 @@ class XeroHttpClient:
         body: bytes | None,
         idempotency_key: str | None,
         tries: _Tries,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> XeroResponse:
         token = self.tokens.access_token(tenant_id)
         headers = {
+            **(extra_headers or {}),
             "Authorization": f"Bearer {token}",
             "xero-tenant-id": tenant_id,
             "Accept": "application/json",

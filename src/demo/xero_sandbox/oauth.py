@@ -47,6 +47,7 @@ GRANULAR_SCOPES = {
     "accounting.transactions.read": "Read all transactions (older apps)",
     "accounting.journals.read": "Read general ledger journals",
     "accounting.reports.read": "Read reports",
+    "accounting.reports.trialbalance.read": "Read the trial balance",
     "accounting.attachments": "Read and write attachments",
     "accounting.attachments.read": "Read attachments",
     "accounting.budgets.read": "Read budgets",

@@ -4,8 +4,8 @@ A failed record keeps whether Accounts Sync refused it before sending or Xero re
 the console can tell the two apart; a running run keeps a note ("waiting for Xero's minute
 limit…") that its progress shows.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels = None
 depends_on = None
 
