@@ -143,6 +143,12 @@ class Checks:
         return (f"It is dated {_day(day)}, inside Xero's locked period (up to {_day(lock)}); "
                 f"ask your adviser to move the lock date in Xero.")
 
+    def sent_on(self, day: date) -> date:
+        """The day something dated `day` is sent with: carried past the lock date unless held."""
+        if self.period is None or self.holds_locked:
+            return day
+        return self.period.dated(day)
+
     def missing_due_date(self, kind: Kind) -> str | None:
         if kind not in NEEDS_DUE_DATE or self.mapping.defaults_for(kind).payment_days is not None:
             return None
@@ -228,7 +234,8 @@ class Checks:
         if not journals:
             return []
         problems: list[Problem] = []
-        codes = {line.account_code for j in journals for line in j.lines}
+        # Per journal, computed once: a preview reuses the journals of the days that did not change.
+        codes: set[str] = set().union(*(j.account_codes for j in journals))
         for code in _sorted(codes):
             reason = self.account(code)
             if reason:
@@ -239,13 +246,14 @@ class Checks:
         if reason:
             problems.append(Problem("unknown_tax_type", f"Journal lines: {reason}", "journal_tax",
                                     field="journal_tax_type"))
-        refs = {ref for j in journals for line in j.lines for ref in line.tracking}
+        refs: set[TrackingRef] = set().union(*(j.tracking_refs for j in journals))
         for ref in sorted(refs, key=lambda r: (r.category, r.option)):
             reason = self.tracking(ref)
             if reason:
                 problems.append(Problem("unknown_tracking", reason, f"{ref.category}:{ref.option}"))
         if self.lock_date is not None:
-            locked = [j for j in journals if self.locked(j.date)]
+            # Carried journals go out on the first open day: judged by the day they are sent.
+            locked = [j for j in journals if self.locked(self.sent_on(j.date))]
             if locked:
                 problems.append(Problem(
                     "journal_locked",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -121,8 +121,11 @@ class PreviewUnsynced:
             # checked as it will be sent, so a locked day never blocks the rest.
             carried = [carry_journal(j, period) for j in build.journals]
             problems = list(build.problems)
+            # The journals as built (the same objects from one preview to the next, so what
+            # the checks read of each is kept); checks.py judges a locked day by the day it is
+            # carried to.
             problems += checks.journal_problems(
-                [replace(j, tax_type=mapping.journal_tax_type) for j in carried
+                [j for j in build.journals
                  if not (period.policy is LockPolicy.HOLD and period.is_locked(j.date))])
             problems += [p for p in checks.mapping_problems()
                          if p.subject not in {q.subject for q in problems}]

@@ -90,6 +90,17 @@ class AccountJournal:
     def is_balanced(self) -> bool:
         return sum((line.amount for line in self.lines), ZERO) == ZERO
 
+    @cached_property
+    def account_codes(self) -> frozenset[str]:
+        """The accounts its lines post to (checked against Xero's chart before every sync)."""
+        return frozenset(line.account_code for line in self.lines)
+
+    @cached_property
+    def tracking_refs(self) -> frozenset[TrackingRef]:
+        """The tracking options its lines carry; lines share their tuples, so each is read once."""
+        tuples = {id(line.tracking): line.tracking for line in self.lines if line.tracking}
+        return frozenset(ref for tracking in tuples.values() for ref in tracking)
+
 
 @dataclass(frozen=True)
 class JournalBuild:

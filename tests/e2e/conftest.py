@@ -105,9 +105,13 @@ class Shots:
             page.wait_for_timeout(50)
             wide = page.evaluate("document.documentElement.scrollWidth")
             assert wide <= width, f"{name} scrolls sideways at {width} px ({wide} px wide)"
+            path = str(ARTIFACTS / f"{self.prefix}-{self.count:02d}-{name}-{width}.png")
+            if page.locator("dialog[open]").count():  # a modal sits where the page is scrolled to
+                page.screenshot(path=path)
+                continue
             height = min(page.evaluate("document.documentElement.scrollHeight"), 1800)
-            page.screenshot(path=str(ARTIFACTS / f"{self.prefix}-{self.count:02d}-{name}-{width}.png"),
-                            full_page=True, clip={"x": 0, "y": 0, "width": width, "height": height})
+            page.screenshot(path=path, full_page=True,
+                            clip={"x": 0, "y": 0, "width": width, "height": height})
         page.set_viewport_size(before)
 
 

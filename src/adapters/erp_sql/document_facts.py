@@ -36,7 +36,7 @@ from .plugin_tables import SyncRecordRow
 IN_CHUNK = 500
 # Below this many sendable documents of a kind, their values are read afresh on every call
 # (milliseconds); above it, they are kept between calls (_FactCache.shared).
-FACT_CACHE_MIN_DOCUMENTS = 5_000
+FACT_CACHE_MIN_DOCUMENTS = 1_000
 # Documents stamped this long before the last read are read again: a host transaction may
 # commit a while after it stamped its rows (as for the cost flows).
 STAMP_LOOKBACK = timedelta(minutes=15)
@@ -92,6 +92,10 @@ class _FactCache:
         self.members: dict[_Signature, set[int]] = defaultdict(set)
         self.read_at: datetime | None = None
         self.top_id = 0
+        # What was worked out from the signatures, until they change (a preview asks again
+        # and again of data that has not moved).
+        self._facts: DocumentFacts | None = None
+        self._refused: dict[RefusalFilter, set[int]] = {}
 
     @classmethod
     def shared(cls, session: Session, kind: str) -> _FactCache:
@@ -124,6 +128,8 @@ class _FactCache:
         self.read_at, self.top_id = started, top
 
     def _read(self, session: Session, spec: Any, ids: set[int] | None) -> None:
+        self._facts = None
+        self._refused.clear()
         t, lt = spec.table, spec.lines
         parent = lt.c[spec.line_parent]
         due = t.c.due_date.is_(None) if spec.has_due_date else None
@@ -173,6 +179,11 @@ class _FactCache:
                 del self.members[signature]
 
     def facts(self) -> DocumentFacts:
+        if self._facts is None:
+            self._facts = self._gather()
+        return self._facts
+
+    def _gather(self) -> DocumentFacts:
         signatures = list(self.members)
         if not signatures:
             return DocumentFacts()
@@ -188,10 +199,13 @@ class _FactCache:
         )
 
     def refused_ids(self, refusal: RefusalFilter) -> set[int]:
-        found: set[int] = set()
-        for signature, members in self.members.items():
-            if signature.refused(refusal):
-                found |= members
+        found = self._refused.get(refusal)
+        if found is None:
+            found = set()
+            for signature, members in self.members.items():
+                if signature.refused(refusal):
+                    found |= members
+            self._refused[refusal] = found
         return found
 
 
@@ -199,7 +213,12 @@ class _FactCache:
 def _signatures(session: Session, spec: Any) -> Iterator[_FactCache]:
     """The documents' signatures, up to date: read afresh for a small ERP, kept otherwise."""
     t = spec.table
-    count = int(session.scalar(select(func.count()).where(t.c.status == spec.status)) or 0)
+    # Counted once per unit of work: a preview asks for the facts, then for the refused ones.
+    key = ("accounts_sync_sendable", spec.kind.value)
+    count = session.info.get(key)
+    if count is None:
+        count = session.info[key] = int(
+            session.scalar(select(func.count()).where(t.c.status == spec.status)) or 0)
     if count < FACT_CACHE_MIN_DOCUMENTS:
         fresh = _FactCache()
         fresh._read(session, spec, None)
