@@ -13,15 +13,17 @@ from .ports import ChartOfAccounts
 
 
 def with_defaults(document: TradeDocument, mapping: AccountMapping) -> TradeDocument:
-    """Fill account and tax type the ERP left empty from the kind's mapped defaults."""
+    """Fill account and tax type the ERP left empty from the kind's mapped defaults, and turn
+    the lines' batch attributes into the mapped tracking (none when no tracking is mapped)."""
     defaults = mapping.defaults_for(document.kind)
-    if all(line.account_code and line.tax_type for line in document.lines):
+    if all(line.account_code and line.tax_type and not line.attributes for line in document.lines):
         return document
     lines = tuple(
         replace(
             line,
             account_code=line.account_code or defaults.account_code,
             tax_type=line.tax_type or defaults.tax_type,
+            tracking=mapping.tracking_refs(line.attributes) if line.attributes else line.tracking,
         )
         for line in document.lines
     )

@@ -253,3 +253,36 @@ def test_a_lost_answer_for_one_element_is_reconciled_not_resent(store, gateway, 
     assert gateway.lookups == [(SO, 1)]
     assert rerun.total == 0 and store.record(SO, docs[2].erp_id).state is SyncState.SYNCED
     assert len(gateway.created(SO)) == 5, "no duplicate"
+
+
+def _with_attributes(doc):
+    from dataclasses import replace
+    lines = tuple(replace(line, attributes=(("brand", "Reserve"), ("vintage", "2024")))
+                  for line in doc.lines)
+    return replace(doc, lines=lines)
+
+
+def test_invoice_lines_carry_the_tracking_the_mapping_gives_the_erps_batch_attributes(
+        store, gateway, sync):
+    from accounts_sync.domain.documents import TrackingRef
+    from accounts_sync.domain.mapping import TrackingMapping
+    doc = _with_attributes(document())
+    store.add(doc)
+    store.state.mapping = replace_mapping(store.state.mapping,
+                                          tracking=(TrackingMapping("brand", "Label"),))
+    sync.execute(req())
+    [sent] = gateway.created(SO)
+    assert [line.tracking for line in sent.payload.lines] == [(TrackingRef("Label", "Reserve"),)]
+
+
+def test_no_tracking_mapped_means_no_tracking_on_lines(store, gateway, sync):
+    store.add(_with_attributes(document()))
+    store.state.mapping = replace_mapping(store.state.mapping, tracking=())
+    sync.execute(req())
+    [sent] = gateway.created(SO)
+    assert [line.tracking for line in sent.payload.lines] == [()]
+
+
+def replace_mapping(mapping, **changes):
+    from dataclasses import replace
+    return replace(mapping, **changes)

@@ -60,7 +60,6 @@ from ...domain.documents import (
     DocumentSummary,
     Kind,
     LineAmountTypes,
-    TrackingRef,
     TradeDocument,
 )
 from ...domain.errors import InvalidRequest
@@ -318,6 +317,7 @@ class SqlDocumentSource:
             columns.append(t.c.reference.label("reference"))
         elif spec.kind is Kind.PURCHASE_ORDERS:
             columns.append(t.c.number.label("reference"))
+            columns.append(t.c.supplier_invoice_number.label("supplier_invoice_number"))
         else:
             # A credit note refers to the sale it refunds.
             original = host.sales_orders.alias("original_sale")
@@ -354,6 +354,8 @@ class SqlDocumentSource:
                 line_amount_types=amount_types(h.line_amount_types),
                 reference=h.reference or "",
                 url=self.links.document_url(spec.kind, h.id),
+                supplier_invoice_number=(h.supplier_invoice_number or ""
+                                         if spec.kind is Kind.PURCHASE_ORDERS else ""),
             )
             for h in headers
         ]
@@ -373,16 +375,10 @@ class SqlDocumentSource:
             .order_by(parent, lt.c.line_no, lt.c.id)
         )
         lines: dict[int, list[DocumentLine]] = defaultdict(list)
-        refs: dict[tuple[str | None, str | None], tuple[TrackingRef, ...]] = {}
+        # The batch attributes as the ERP has them; the application maps them to tracking.
+        attributes = _TrackingCache()
         for (parent_id, description, item_code, account_code, tax_type, vintage, brand, quantity,
              unit_price, tax_amount) in self.session.execute(stmt).tuples():
-            tracking = refs.get((vintage, brand))
-            if tracking is None:
-                tracking = refs[(vintage, brand)] = tuple(
-                    TrackingRef(category, value)
-                    for category, value in (("Vintage", vintage), ("Brand", brand))
-                    if value
-                )
             lines[parent_id].append(DocumentLine(
                 description=description,
                 quantity=unscaled(quantity, 4),
@@ -390,8 +386,8 @@ class SqlDocumentSource:
                 account_code=account_code or "",
                 tax_type=tax_type or "",
                 tax_amount=unscaled(tax_amount, 2),
-                tracking=tracking,
                 item_code=item_code or "",
+                attributes=attributes(brand, vintage),
             ))
         return lines
 
