@@ -19,12 +19,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from ..adapters.erp_sql.engine import make_engine
-    from .setup import prepare_demo
+    from .setup import OutdatedDemo, prepare_demo
 
     settings = DemoSettings.from_env()
     engine = make_engine(settings.database_url)
-    prepare_demo(engine, scale=settings.scale)
-    engine.dispose()
+    try:
+        prepare_demo(engine, scale=settings.scale)
+    except OutdatedDemo as error:
+        print(error, file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
     if args.command == "prepare":
         print(f"Demo database ready: {settings.database_url}")
         return 0
