@@ -597,7 +597,9 @@ class _Seeder:
         self.doc_counts = _document_counts(scale, documents)
         self.cost_target = (round(BASE_COST_ENTRIES * scale) if cost_entries is None
                             else cost_entries)
-        # More sales than the demo's need more wine: every batch grows with them.
+        # More sales than the demo's need more wine: every batch grows with them. Fewer sales
+        # come from a smaller winery: fewer batches (see _plan_batches).
+        self.ratio = self.doc_counts["so", "invoiced"] / BASE_INVOICED
         self.volume = max(Decimal(1), Decimal(self.doc_counts["so", "invoiced"]) / BASE_INVOICED)
         self.writer = _Writer(conn)
 
@@ -608,7 +610,7 @@ class _Seeder:
         plan_rng = random.Random(f"{self.seed}/plan")
         self._users()
         self._parties()
-        self.batches = _plan_batches(plan_rng, self.today, self.volume)
+        self.batches = _plan_batches(plan_rng, self.today, self.volume, self.ratio)
         self.products = _plan_products(self.batches)
         self.materials = _materials()
         for b in self.batches:
@@ -657,11 +659,22 @@ def _document_counts(scale: float, documents: int | None) -> dict[tuple[str, str
     return {(kind, status): c for (kind, status, _), c in zip(BASE_DOCUMENTS, counts, strict=True)}
 
 
-def _plan_batches(rng: random.Random, today: date, volume: Decimal) -> list[_Batch]:
-    """Five vintages of batches; the current vintage's exist only once crushed."""
+# A winery smaller than the demo's (fewer sales asked for) still makes these.
+_CORE_RANGE = {("Shiraz", "Estate"), ("Shiraz", "Cellar Door"), ("Shiraz", "Bulk"),
+               ("Chardonnay", "Estate")}
+
+
+def _plan_batches(rng: random.Random, today: date, volume: Decimal, ratio: float = 1.0) -> list[_Batch]:
+    """Five vintages of batches; the current vintage's exist only once crushed. Below the demo's
+    sales (ratio < 1) the winery makes fewer wines, so that what it buys and sells stays in
+    proportion (a bill per fruit parcel, dry goods per bottling)."""
     batches: list[_Batch] = []
     for vintage in range(today.year - 4, today.year + 1):
         for varietal, brand, count, t_lo, t_hi, barrel, bottling in data.BATCH_PLAN:
+            if ratio < 1:
+                if (varietal, brand) not in _CORE_RANGE and rng.random() >= ratio:
+                    continue
+                count = 1
             for k in range(1, count + 1):
                 batch = _plan_batch(rng, vintage, varietal, brand, k, t_lo, t_hi, barrel, bottling,
                                     volume)
@@ -977,17 +990,35 @@ class _Year:
                 continue
             self._bill_need(need)
             slots -= 1
+        if slots and not self.archived_done and 0 <= self.archived_at <= self.billed:
+            self._other_bill(day)  # the deliberate one, coded to the archived account
+            slots -= 1
         for need in ready:
             if slots == 0:
                 break
             self._bill_need(need)
             slots -= 1
+        if slots and i + 1 < len(self.days):
+            # Bills the cellar will need later come first: keep slots for them when the year
+            # has few (a small dataset), carried to the next day.
+            spare = sum(self.bills[i + 1:]) - self._needs_ahead(i)
+            held = min(slots, max(0, -spare))
+            self.bills[i + 1] += held
+            slots -= held
         for _ in range(slots):
             self._other_bill(day)
         for _ in range(self.ordered[i]):
             self._purchase_order(day, "ordered")
         for _ in range(self.received[i]):
             self._purchase_order(day, "received")
+
+    def _needs_ahead(self, i: int) -> int:
+        """Bills the cellar will need after day i: a grower's invoice per parcel still to come,
+        dry goods for each week with bottling runs (one bill per kind of supplier), additives."""
+        day = self.days[i]
+        parcels = sum(1 for need in self.needs if need.parcel is not None and need.deadline > i)
+        weeks = {d.isocalendar()[:2] for d, _, _ in self.runs_ahead if d > day}
+        return parcels + 4 * math.ceil(len(weeks) / 3) + (len(self.days) - i) // 40
 
     def _borrow(self, i: int) -> int:
         """A bill the cellar needs today, taken from the next day that has one to spare."""
@@ -1003,8 +1034,10 @@ class _Year:
             material.on_order -= units
 
     def _look_ahead(self, i: int, day: date) -> None:
-        """Order dry goods for the bottling runs of the next weeks, and additives running low."""
-        horizon = day + DRY_LOOKAHEAD
+        """Order dry goods for the bottling runs of the next weeks, and additives running low.
+        A winery with few bills a year (a small dataset) orders for longer at a time."""
+        stretch = max(1.0, min(6.0, 1 / max(self.s.ratio, 0.01)))
+        soon, horizon = day + DRY_LOOKAHEAD, day + DRY_LOOKAHEAD * stretch
         required: dict[str, Decimal] = {}
         first_day: dict[str, date] = {}
         for run_day, batch, planned in self.runs_ahead:
@@ -1020,7 +1053,7 @@ class _Year:
                 material = self.s.materials[key]
                 units = bottles if data.DRY_GOODS[key][4] == "bottle" else _whole(bottles / 6) + 1
                 required[key] = required.get(key, ZERO) + units
-                if material.stock.quantity + material.on_order < required[key]:
+                if material.stock.quantity + material.on_order < required[key] and run_day <= soon:
                     first_day.setdefault(key, run_day)
         by_seller: dict[str, _Need] = {}
         for key, when in first_day.items():
@@ -1034,20 +1067,21 @@ class _Year:
             need.deadline = min(need.deadline, deadline)
             need.lines.append((material, units))
             material.on_order += units
-        additives: _Need | None = None
-        for material in self.s.materials.values():
-            if material.stage != "additives" or material.used_recently <= 0:
-                continue
-            cover = material.used_recently * ADDITIVE_COVER_DAYS
-            if material.stock.quantity + material.on_order < cover:
-                units = _round_up(max(cover * 2 - material.stock.quantity, material.pack), material.pack)
-                if additives is None:
-                    additives = _Need(i, min(i + 3, len(self.days) - 1), data.ADDITIVE_SELLERS)
-                additives.lines.append((material, units))
-                material.on_order += units
+        additives = [m for m in self.s.materials.values() if m.stage == "additives" and m.used_recently > 0]
+        low = [m for m in additives
+               if m.stock.quantity + m.on_order < m.used_recently * ADDITIVE_COVER_DAYS]
+        if low:  # one order tops up every additive that will run low soon
+            need = _Need(i, min(i + 3, len(self.days) - 1), data.ADDITIVE_SELLERS)
+            for material in additives:
+                cover = material.used_recently * ADDITIVE_COVER_DAYS
+                if material in low or material.stock.quantity + material.on_order < cover * 2:
+                    wanted = cover * 2 * Decimal(str(stretch))
+                    units = _round_up(max(wanted - material.stock.quantity - material.on_order,
+                                          material.pack), material.pack)
+                    need.lines.append((material, units))
+                    material.on_order += units
+            self.needs.append(need)
         self.needs.extend(by_seller.values())
-        if additives is not None:
-            self.needs.append(additives)
 
     def _bill_need(self, need: _Need) -> None:
         self.needs.remove(need)
