@@ -12,6 +12,7 @@ from typing import Protocol, Self
 from ..domain.corrections import SentLine
 from ..domain.costs import CostEntry, CostFlow, MovementType
 from ..domain.documents import DocumentSummary, Kind, TrackingRef, TradeDocument
+from ..domain.inventory import PurchaseBalance, StockBalance
 from ..domain.journals import AccountJournal
 from ..domain.mapping import AccountMapping
 from ..domain.money import ZERO
@@ -347,6 +348,23 @@ class DocumentSource(Protocol):
     def synced_cost_flows(self, closing_date: date) -> list[CostFlow]:
         """The flows of the journals already synced, up to the closing date, summed (as
         cost_flows does for the unsynced ones): what their journals would say now."""
+        ...
+
+    # Inventory valuation (domain.inventory), synced or not: what the ERP holds.
+
+    def stock_balances(self, closing_date: date, since: date | None = None) -> list[StockBalance]:
+        """What the cost entries dated up to the closing date (and from `since`, when given)
+        left at each stage: net cost, litres and cases per stage, cost category, batch,
+        product and batch attributes. An entry adds to its to-stage and takes from its
+        from-stage; one within a stage (a transfer) counts once, as signed. Summed in SQL."""
+        ...
+
+    def purchases_by_account(
+        self, account_codes: Sequence[str], closing_date: date
+    ) -> list[PurchaseBalance]:
+        """The net line amounts (tax excluded, to the cent per line as Xero rounds them) of
+        the trade documents that become bills, dated up to the closing date, to these
+        accounts, per account and the lines' batch attributes."""
         ...
 
 

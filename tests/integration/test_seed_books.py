@@ -18,8 +18,10 @@ from sqlalchemy import func, select
 from accounts_sync.adapters.erp_sql import host_schema as hs
 from accounts_sync.adapters.erp_sql.engine import make_engine, make_session_factory
 from accounts_sync.adapters.erp_sql.links import ErpLinks
+from accounts_sync.adapters.erp_sql.sqlalchemy_settings import SqlSettingsStore
 from accounts_sync.adapters.erp_sql.sqlalchemy_uow import SqlUnitOfWork
 from accounts_sync.application.checks import with_defaults
+from accounts_sync.application.value_inventory import ValuationRequest, ValueInventory
 from accounts_sync.demo.seed import seed
 from accounts_sync.demo.setup import DEMO_MAPPING
 from accounts_sync.domain.documents import Kind, TrackingRef
@@ -280,3 +282,32 @@ def test_tracking_on_bills_follows_the_mapping(books):
     assert fruit and all({t.category for t in line.tracking} == {"Vintage", "Brand"} for line in fruit)
     stock = [line for bill in books.bills for line in bill.lines if line.account_code == "1430"]
     assert stock and all(line.tracking == () for line in stock)
+
+
+def test_the_inventory_valuation_is_what_the_journals_and_bills_leave_in_each_account(books):
+    """What a full sync would leave in Xero, account by account and per tracking option, is the
+    valuation: at the closing date for stock, over the financial year for COGS and losses."""
+    session_factory = make_session_factory(books.engine)
+    with session_factory() as session:
+        SqlSettingsStore(session).save_mapping(DEMO_MAPPING)
+        session.commit()
+    use_case = ValueInventory(lambda: SqlUnitOfWork(session_factory, ErpLinks("http://erp.test")))
+    for closing in (books.closing, books.closing - timedelta(days=75)):
+        result = use_case.execute(ValuationRequest(closing))
+        valuation = result.valuation
+        start = valuation.period_start
+        held: dict[tuple[str, tuple], Decimal] = defaultdict(Decimal)
+        for day, moved in books.daily().items():
+            for (account, tracking), amount in moved.items():
+                if account in INVENTORY and day <= closing or \
+                        account in ("5000", "5100") and start <= day <= closing:
+                    held[account, tracking] += amount
+        mine = {(a.account_code, a.tracking): a.amount for a in valuation.accounts}
+        assert {k: v for k, v in held.items() if v} == mine
+        assert valuation.problems == ()
+        bulk = sum((v.cost for v in valuation.bulk), Decimal(0))
+        assert bulk == valuation.account_total("1440") > 0
+        assert valuation.finished_cost == valuation.account_total("1450") > 0
+        assert all(b.litres > 0 and b.batch.url.endswith(f"/erp/batches/{b.batch.erp_id}")
+                   for v in valuation.bulk for b in v.batches)
+        assert all(p.cases > 0 and p.product.url for p in valuation.finished)

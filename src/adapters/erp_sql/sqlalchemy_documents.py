@@ -63,6 +63,7 @@ from ...domain.documents import (
     TradeDocument,
 )
 from ...domain.errors import InvalidRequest
+from ...domain.inventory import PurchaseBalance, StockBalance
 from ...domain.money import money
 from ...domain.sync import SyncState
 from . import host_schema as host
@@ -639,6 +640,21 @@ class SqlDocumentSource:
         with cache.lock:
             cache.refresh(self.session, entries)
             return cache.flows(closing_date, self._synced_journal_pairs(closing_date), synced=True)
+
+    # ------------------------------------------------------------ inventory valuation
+    # In a module of their own, which builds on this one's flow cache (hence imported here).
+
+    def stock_balances(self, closing_date: date, since: date | None = None) -> list[StockBalance]:
+        from .sqlalchemy_inventory import stock_balances
+
+        return stock_balances(self.session, self.links, closing_date, since)
+
+    def purchases_by_account(
+        self, account_codes: Sequence[str], closing_date: date
+    ) -> list[PurchaseBalance]:
+        from .sqlalchemy_inventory import purchases_by_account
+
+        return purchases_by_account(self.session, account_codes, closing_date)
 
 
 _FLOW_KEYS = (host.cost_entries.c.entry_date, host.cost_entries.c.movement_type,
