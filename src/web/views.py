@@ -30,6 +30,7 @@ from ..domain.documents import TRADE_KINDS, Kind
 from ..domain.errors import InvalidRequest, MappingRefused, RunAlreadyActive
 from ..domain.money import money
 from ..domain.sync import JournalMode, SyncRun, parse_closing_date
+from . import valuation
 from .errors import error_response, register_error_handlers
 from .extension import container, state
 from .mapping_form import OVERRIDABLE, TRACKING_ATTRIBUTES, TRACKING_SLOTS, mapping_from_form
@@ -82,6 +83,9 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule("/runs/<int:run_id>", "run", run_page)
     bp.add_url_rule("/history", "history", history)
     bp.add_url_rule("/settings", "settings", settings_page, methods=["GET", "POST"])
+    bp.add_url_rule("/inventory-valuation", "inventory_valuation", valuation.inventory_valuation)
+    bp.add_url_rule("/inventory-valuation.csv", "inventory_valuation_csv",
+                    valuation.inventory_valuation_csv)
     bp.add_url_rule("/xero/connect", "xero_connect", xero_connect, methods=["POST"])
     bp.add_url_rule("/xero/callback", "xero_callback", xero_callback)
     bp.add_url_rule("/xero/tenant", "xero_tenant", xero_tenant, methods=["POST"])
@@ -93,6 +97,8 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule("/api/sync", "api_sync", api_sync, methods=["POST"])
     bp.add_url_rule("/api/runs", "api_runs", api_runs)
     bp.add_url_rule("/api/runs/<int:run_id>", "api_run", api_run)
+    bp.add_url_rule("/api/inventory-valuation", "api_inventory_valuation",
+                    valuation.api_inventory_valuation)
     return bp
 
 

@@ -213,4 +213,7 @@ cost_entries = Table(
     # sync" check read only the entries stamped after it (see SqlDocumentSource.cost_flows).
     Index("ix_erp_cost_entries_created_at", "created_at"),
     Index("ix_erp_cost_entries_updated_at", "updated_at"),
+    # The ERP's batch and product pages: their entries, newest first.
+    Index("ix_erp_cost_entries_batch", "batch_id", "id"),
+    Index("ix_erp_cost_entries_product", "product_id", "id"),
 )
