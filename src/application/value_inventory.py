@@ -30,7 +30,7 @@ class ValuationRequest:
 @dataclass(frozen=True)
 class ValuationResult:
     valuation: InventoryValuation
-    period_label: str  # "financial year to date" or "from the date asked for"
+    period_label: str  # "financial year to date" or "period asked for"
 
 
 class ValueInventory:
@@ -42,7 +42,7 @@ class ValueInventory:
         with self.uow() as uow:
             mapping = uow.settings.mapping()
             start = request.period_start
-            label = "from the date asked for"
+            label = "period asked for"
             if start is None:
                 start = financial_year_start(request.closing_date, uow.settings.preference(
                     FINANCIAL_YEAR_END, DEFAULT_YEAR_END))

@@ -907,8 +907,9 @@ class _Year:
         everyday work (additions, labour, transfers, blends, losses) in what is left."""
         s, rng, days = self.s, self.rng, self.days
         n = len(days)
+        # The last working day of each month (today only when it is one: no charge mid-month).
         month_ends = {a for a, b in zip(days, days[1:] + [None], strict=True)
-                      if b is None or b.month != a.month}
+                      if (b or _working_on_or_after(a + timedelta(days=1))).month != a.month}
         self.month_end = month_ends
         known = [0] * n
         barrel = [0] * n

@@ -102,7 +102,7 @@ def test_the_api_gives_the_figures_as_json(app, cellar):
     earlier = client.get("/accounts/sync/api/inventory-valuation?closing_date=2026-11-26"
                          "&period_start=2026-10-02").get_json()
     assert earlier["cost_of_goods_sold"]["total"] == "0.00"
-    assert earlier["period"]["label"] == "from the date asked for"
+    assert earlier["period"]["label"] == "period asked for"
 
 
 @pytest.mark.parametrize("query, code, words", [
