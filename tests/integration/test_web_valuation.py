@@ -70,8 +70,10 @@ def test_the_page_shows_stock_by_batch_and_product_with_links_and_account_totals
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "Inventory valuation at 26 Nov 2026" in html
-    assert f'href="http://erp.test/erp/batches/{reserve}">24-SHZ-RES-01</a>' in html
-    assert f'href="http://erp.test/erp/products/{product}">SHZ-RES-24-6</a>' in html
+    assert (f'href="http://erp.test/erp/batches/{reserve}" title="2024 Reserve Shiraz">'
+            f'24-SHZ-RES-01</a>') in html
+    assert (f'href="http://erp.test/erp/products/{product}" title="2024 Reserve Shiraz, 6 x 750 mL">'
+            f'SHZ-RES-24-6</a>') in html
     assert "1,400" in html and "7,060.00" in html  # 14,000 + 120 − 7,060 left in 1,400 L
     assert "financial year to date" in html and "1 Jul 2026" in html
     assert 'data-inventory-total>' in html
