@@ -4,13 +4,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 5000
 
-.PHONY: install browser demo test unit integration contract e2e lint bench bench-quick clean
+.PHONY: install browser demo test unit integration contract e2e lint bench bench-quick wheel clean
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $@
+# pip's and setuptools' chatter goes to .venv/install.log, shown only when the install fails.
+$(VENV)/.installed: pyproject.toml setup.py
+	@echo "Installing Accounts Sync and its dependencies into $(VENV) (log: $(VENV)/install.log)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@{ $(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install --quiet -e '.[dev]'; } \
+	  > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@touch $@
 
 install: $(VENV)/.installed
 
@@ -21,7 +23,7 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 demo: install
-	PORT=$(PORT) $(PY) -m accounts_sync.demo serve
+	@PORT=$(PORT) $(PY) -m accounts_sync.demo serve
 
 test: install browser lint
 	$(PY) -m pytest -q
@@ -47,5 +49,10 @@ bench: install
 bench-quick: install
 	$(PY) -m bench --quick
 
+# The installable plugin: dist/accounts_sync-<version>-py3-none-any.whl (see examples/minimal_host).
+wheel: install
+	rm -rf build dist
+	$(PY) -m pip wheel --quiet --no-deps -w dist .
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+	rm -rf $(VENV) instance build dist .pytest_cache .ruff_cache

@@ -27,7 +27,7 @@ from accounts_sync.demo.xero_sandbox.seed import AU_TENANT_ID
 
 CLIENT_ID = "accounts-sync-demo"  # the sandbox's demo client
 CLIENT_SECRET = "accounts-sync-demo-secret"  # noqa: S105 - the sandbox's demo client, not a secret
-SECRET_KEY = "bench-token-encryption-key"  # noqa: S105 - encrypts the bench's sandbox tokens
+SECRET_KEY = "bench-token-encryption-key-0123456789abcdef"  # noqa: S105 - encrypts the bench's sandbox tokens
 REDIRECT_URI = "http://localhost:5000/accounts/sync/xero/callback"
 ROOT = Path(__file__).resolve().parents[1]  # the project, where `python -m bench...` resolves
 
@@ -125,7 +125,7 @@ def _serve(config: dict[str, Any], time_scale: float) -> None:
     if time_scale != 1.0:
         origin = time.time()
         config["CLOCK"] = lambda: origin + (time.time() - origin) * time_scale
-    server = run_in_thread(create_app(config))
+    server = run_in_thread(create_app({"TEST_HOOKS": True, **config}))
     print(server.base_url, flush=True)
     try:
         while True:

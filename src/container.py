@@ -19,9 +19,11 @@ from .adapters.offline_gateway import OfflineGateway
 from .adapters.redis_rate_limiter import RedisRateLimiter
 from .adapters.system_clock import SystemClock
 from .adapters.xero import InProcessRateLimiter, XeroConnector, XeroSettings, create_xero
+from .application.decide_correction import DecideCorrection
 from .application.execute_run import ExecuteRun
 from .application.journal_detail import GetJournalDetail
 from .application.list_unsynced import ListUnsynced
+from .application.plan_corrections import PlanCorrections
 from .application.post_journals import PostJournals
 from .application.preview_unsynced import PreviewUnsynced
 from .application.recover_runs import ClaimWithRecovery, RecoverRuns
@@ -31,6 +33,7 @@ from .application.start_sync import StartSync
 from .application.status import GetRun, GetRunDetail, GetStatus, ListRuns
 from .application.sync_documents import SyncDocuments
 from .application.value_inventory import ValueInventory
+from .application.xero_changes import ListXeroChanges, LookAtXero
 
 DEFAULTS = {
     "gateway": "offline",
@@ -127,12 +130,20 @@ class Container(containers.DeclarativeContainer):
         heartbeat_every=config.run_heartbeat_every.as_float(),
     )
 
+    plan_corrections = providers.Factory(
+        PlanCorrections, uow=unit_of_work.provider, gateway=gateway, clock=clock)
+    decide_correction = providers.Factory(
+        DecideCorrection, uow=unit_of_work.provider, planner=plan_corrections)
+    look_at_xero = providers.Factory(LookAtXero, uow=unit_of_work.provider, gateway=gateway,
+                                     clock=clock)
+    list_xero_changes = providers.Factory(ListXeroChanges, uow=unit_of_work.provider)
     preview_unsynced = providers.Factory(
         PreviewUnsynced,
         uow=unit_of_work.provider,
         gateway=gateway,
         clock=clock,
         default_currency=config.default_currency,
+        plan_corrections=plan_corrections,
     )
     list_unsynced = providers.Factory(ListUnsynced, uow=unit_of_work.provider)
     journal_detail = providers.Factory(GetJournalDetail, uow=unit_of_work.provider, gateway=gateway)
@@ -173,6 +184,23 @@ def xero_settings_from(settings: dict) -> XeroSettings:
     return XeroSettings.from_config({f"ACCOUNTS_SYNC_{k.upper()}": v for k, v in settings.items()})
 
 
+SECRET_MIN_LENGTH = 32
+SECRET_MIN_DISTINCT = 8
+SECRET_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105 - a command
+
+
+def weak_secret(secret: str | bytes) -> str | None:
+    """Why a secret key is too weak to sign sessions or encrypt tokens, or None when it is not.
+
+    The rule: at least 32 characters, at least 8 of them different (a random key from the
+    hint below has about 256 bits)."""
+    text = secret.decode(errors="replace") if isinstance(secret, bytes) else str(secret)
+    if len(text) < SECRET_MIN_LENGTH or len(set(text)) < SECRET_MIN_DISTINCT:
+        return (f"is too weak: use at least {SECRET_MIN_LENGTH} characters, at least "
+                f"{SECRET_MIN_DISTINCT} of them different, e.g. from `{SECRET_HINT}`.")
+    return None
+
+
 def build_container(settings: dict) -> Container:
     """A container from `ACCOUNTS_SYNC_*` settings with the prefix removed and keys lowered."""
     container = Container()
@@ -190,8 +218,12 @@ def build_container(settings: dict) -> Container:
         raise ValueError(
             "Set ACCOUNTS_SYNC_SECRET_KEY: Xero tokens are encrypted at rest with a key from it."
         )
+    if merged.get("secret_key"):
+        weak = weak_secret(merged["secret_key"])
+        if weak:
+            raise ValueError(f"ACCOUNTS_SYNC_SECRET_KEY {weak}")
     container.config.from_dict(merged)
     return container
 
 
-__all__ = ["Container", "XeroConnector", "build_container"]
+__all__ = ["Container", "XeroConnector", "build_container", "weak_secret"]

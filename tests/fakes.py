@@ -30,12 +30,14 @@ from accounts_sync.application.ports import (
     ChangedPage,
     ChartOfAccounts,
     Connection,
+    DocumentFacts,
     DocumentUpdate,
     ErpDocumentNow,
     KindTotals,
     Organisation,
     Page,
     PushResult,
+    RefusalFilter,
     StatusChange,
     TaxRate,
     TokenSet,
@@ -45,6 +47,8 @@ from accounts_sync.application.ports import (
     XeroJournal,
     XeroJournalLine,
     XeroObjectState,
+    natural_order,
+    parse_record_cursor,
 )
 from accounts_sync.domain.corrections import SentLine
 from accounts_sync.domain.costs import CostCategory, CostEntry, CostFlow, MovementType, Stage
@@ -85,6 +89,7 @@ class LedgerState:
     preferences: dict[str, str] = field(default_factory=dict)
     next_run_id: int = 1
     owners: dict[int, str | None] = field(default_factory=dict)  # run id → worker holding it
+    notes: list[tuple[int, str]] = field(default_factory=list)  # every note a run was given
     xero_changes: dict[tuple[Kind, str], XeroChange] = field(default_factory=dict)
 
 
@@ -204,6 +209,43 @@ class FakeDocumentSource:
     def journal_url(self, key: str) -> str:
         return f"http://erp.test/accounts/sync/journals/{key}"
 
+    def unsynced_facts(self, kind: Kind, closing_date: date) -> DocumentFacts:
+        docs = self._unsynced(kind, closing_date)
+        if not docs:
+            return DocumentFacts()
+        numbers = [len(d.number.strip()) for d in docs]
+        names = [len(d.contact.name.strip()) for d in docs]
+        return DocumentFacts(
+            accounts=frozenset(ln.account_code for d in docs for ln in d.lines),
+            tax_types=frozenset(ln.tax_type for d in docs for ln in d.lines),
+            tracking=frozenset(ref for d in docs for ln in d.lines for ref in ln.tracking),
+            currencies=frozenset(d.currency for d in docs),
+            without_due_date=any(d.due_date is None for d in docs),
+            without_lines=any(not d.lines for d in docs),
+            number_lengths=(min(numbers), max(numbers)),
+            contact_name_lengths=(min(names), max(names)),
+            attributes=frozenset(ln.attributes for d in docs for ln in d.lines),
+        )
+
+    def refused_unsynced(self, kind: Kind, closing_date: date, refusal: RefusalFilter,
+                         limit: int) -> tuple[int, list[TradeDocument]]:
+        def refused(d: TradeDocument) -> bool:
+            limit_ = refusal.text_limit
+            return (
+                d.currency in refusal.currencies
+                or (refusal.dated_up_to is not None and d.date <= refusal.dated_up_to)
+                or (refusal.without_due_date and d.due_date is None)
+                or (refusal.without_lines and not d.lines)
+                or bool(limit_ and not all(1 <= len(t.strip()) <= limit_
+                                           for t in (d.number, d.contact.name)))
+                or any(ln.account_code in refusal.accounts or ln.tax_type in refusal.tax_types
+                       or any(ref in refusal.tracking for ref in ln.tracking)
+                       or (ln.attributes and ln.attributes in refusal.attributes)
+                       for ln in d.lines)
+            )
+        found = [d for d in self._unsynced(kind, closing_date) if refused(d)]
+        return len(found), found[:limit]
+
     def documents_now(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, ErpDocumentNow]:
         current = {d.erp_id: d for d in self.store.documents.get(kind, [])}
         found = {}
@@ -293,8 +335,32 @@ class FakeLedger:
 
     def records_for_run(self, run_id: int, limit: int, after: str | None = None) -> list[SyncRecord]:
         records = sorted((r for r in self.state.records.values() if r.run_id == run_id),
-                         key=lambda r: (r.kind.value, r.erp_id))
-        return [r for r in records if after is None or r.erp_id > after][:limit]
+                         key=natural_order)
+        if after is not None:
+            kind, number, erp_id = parse_record_cursor(after)
+            start = (kind, len(number), number, erp_id)
+            records = [r for r in records if natural_order(r) > start]
+        return records[:limit]
+
+    def unsettled(self) -> dict[Kind, tuple[int, int]]:
+        counts: dict[Kind, list[int]] = {}
+        for r in self.state.records.values():
+            if r.state in (SyncState.FAILED, SyncState.IN_FLIGHT):
+                slot = counts.setdefault(r.kind, [0, 0])
+                slot[0 if r.state is SyncState.FAILED else 1] += 1
+        return {k: (f, i) for k, (f, i) in counts.items()}
+
+    def last_runs(self) -> dict[Kind, SyncRun]:
+        found: dict[Kind, SyncRun] = {}
+        for run in sorted(self.state.runs.values(), key=lambda r: r.id):
+            found[run.kind] = run
+        return found
+
+    def note_run(self, run_id: int, note: str) -> None:
+        run = self.state.runs.get(run_id)
+        if run is not None and run.is_active:
+            self.state.runs[run_id] = replace(run, note=note)
+            self.state.notes.append((run_id, note))
 
     def claim_run(self, kind: Kind, closing_date: date, requested_by: str,
                   mode: JournalMode | None, at: datetime) -> SyncRun:
@@ -346,6 +412,10 @@ class FakeLedger:
             if record.xero_id in wanted:
                 found[record.xero_id] = record
         return found
+
+    def first_synced_at(self) -> datetime | None:
+        times = [r.synced_at for r in self.state.records.values() if r.synced_at]
+        return min(times) if times else None
 
     def save_xero_changes(self, changes: Sequence[XeroChange]) -> None:
         for change in changes:
@@ -628,9 +698,29 @@ class FakeGateway:
         self.lookups: list[tuple[Kind, int]] = []
         self.state_reads: list[tuple[Kind, int]] = []  # object_states calls (kind, ids)
         self.prepared: list[int] = []  # chunk sizes whose contacts were prepared
+        self.forgotten = 0  # how many times the chart was dropped, to be read again
+        self.chart_reads = 0
+        self.enabled_currencies: frozenset[str] = frozenset({"AUD", "NZD", "USD"})
+        self.waits_on_push: list[str] = []  # notes told to the observer on the next push
+        self.raise_on_push: list[BaseException] = []  # raised by the next pushes, in order
+        self._listener = None
         self._replies: dict[str, list[PushResult]] = {}
         self._ids = itertools.count(1)
         self._last_stamp: datetime | None = None
+
+    def forget_chart(self) -> None:
+        self.forgotten += 1
+
+    def currencies(self) -> frozenset[str]:
+        return self.enabled_currencies
+
+    @contextmanager
+    def observe(self, listener):
+        previous, self._listener = self._listener, listener
+        try:
+            yield
+        finally:
+            self._listener = previous
 
     # ------------------------------------------------------------------ reads
     def connection(self) -> Connection | None:
@@ -643,6 +733,7 @@ class FakeGateway:
 
     def chart(self) -> ChartOfAccounts:
         self._require_connection()
+        self.chart_reads += 1
         return self.chart_
 
     def tracking_categories(self):
@@ -653,6 +744,13 @@ class FakeGateway:
         wanted = {r.erp_id for r in records}
         return {o.erp_id: o.xero_id for o in self.objects.values()
                 if o.kind is kind and o.erp_id in wanted and o.status not in GONE_STATUSES}
+
+    def find_by_number(self, document_type: str, numbers: Sequence[str]) -> dict[str, str]:
+        self.lookups.append((document_type, len(numbers)))
+        wanted = set(numbers)
+        return {o.number: o.xero_id for o in self.objects.values()
+                if o.document_type == document_type and o.number in wanted
+                and o.status not in GONE_STATUSES}
 
     def object_states(self, kind: Kind, xero_ids: Sequence[str]) -> dict[str, XeroObjectState]:
         self._require_connection()
@@ -1073,6 +1171,10 @@ class FakeGateway:
             self.push_calls.append((kind, len(items), key))
         else:
             self.write_calls.append((name, len(items), key))
+        while self.waits_on_push and self._listener is not None:
+            self._listener(self.waits_on_push.pop(0))
+        if self.raise_on_push:
+            raise self.raise_on_push.pop(0)
         if self.rate_limited_pushes:
             self.rate_limited_pushes -= 1
             raise RateLimited(30, "minute")

@@ -10,17 +10,14 @@ Xero and only sends what is truly absent, so nothing is ever created twice.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date
 
 from ..domain.corrections import (
     LockPolicy,
-    Period,
     SentState,
-    carry_document,
     carry_journal,
     sent_state_of_document,
     sent_state_of_journal,
@@ -28,11 +25,21 @@ from ..domain.corrections import (
 from ..domain.documents import Kind, TradeDocument
 from ..domain.errors import AccountsSyncError, SyncRefused
 from ..domain.journals import AccountJournal, build_journals
-from ..domain.mapping import AccountMapping
-from ..domain.sync import JournalMode, SyncRecord, SyncRun, SyncState, SyncWindow
-from .checks import document_problems, journal_problems, with_defaults
-from .common import period_of, read_chart
-from .ports import AccountingGateway, ChartOfAccounts, Clock, PushResult, UnitOfWorkFactory
+from ..domain.sync import (
+    Failure,
+    JournalMode,
+    RefusedBy,
+    SyncRecord,
+    SyncRun,
+    SyncState,
+    SyncWindow,
+)
+from .batches import batch_key
+from .checks import Checks
+from .common import period_of, read_chart, with_currencies
+from .plan_corrections import PlanCorrections
+from .ports import AccountingGateway, Clock, PushResult, UnitOfWorkFactory
+from .sync_corrections import SyncCorrections
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +59,6 @@ class _Outgoing:
     record: SyncRecord
 
 
-def batch_key(records: Sequence[SyncRecord]) -> str:
-    """One Idempotency-Key per request: the same records on the same attempt, the same key."""
-    joined = "|".join(f"{r.idempotency_key}#{r.attempts}" for r in records)
-    return "as-batch-" + hashlib.sha256(joined.encode()).hexdigest()[:40]
-
-
 class ExecuteRun:
     def __init__(
         self,
@@ -74,33 +75,63 @@ class ExecuteRun:
         self.clock = clock
         self.batch_size = batch_size
         self.chunk_size = chunk_size
+        # Corrections share the run's life (claim, worker, heartbeat, abort) and the batch
+        # protocol, through a component of their own.
+        self.corrections = SyncCorrections(uow, gateway, clock, PlanCorrections(uow, gateway, clock),
+                                           batch_size=batch_size)
 
     def execute(self, run_id: int) -> SyncRun:
         with self.uow() as uow:
             run = uow.ledger.get_run(run_id)
         if not run.is_active:
             return run
+        self._xero_refused = False
         try:
-            return self._run(run)
+            with self.gateway.observe(lambda note: self._note(run_id, note)):
+                if run.kind is Kind.CORRECTIONS:
+                    return self.corrections.run(run)
+                return self._run(run)
         except AccountsSyncError as exc:
             # Refusals and an unreachable Xero end the run with a plain reason; records of
-            # the current batch stay in_flight and are reconciled by the next run.
+            # the current batch stay in_flight and are reconciled by the next run, and say so.
             log.warning("run %s stopped: %s", run_id, exc.message)
             with self.uow() as uow:
                 current = uow.ledger.get_run(run_id)
                 stopped = current.abort(exc.message, self.clock.now())
                 uow.ledger.save_run(stopped)
+                why = exc.message.split(";")[0].rstrip(". ")
+                left = [r.unconfirmed(f"the sync stopped before Xero answered ({why}).")
+                        for r in uow.ledger.in_flight(run.kind) if r.run_id == run_id]
+                uow.ledger.save_records(left)
                 uow.commit()
             return stopped
+        finally:
+            if self._xero_refused:
+                # Xero refused something we had checked: its chart may have changed since it was
+                # read (an account archived, a lock date moved). The next preview reads it again.
+                self.gateway.forget_chart()
+
+    def _note(self, run_id: int, note: str) -> None:
+        """Say on the run what it is waiting for; never let the saying stop the run."""
+        try:
+            with self.uow() as uow:
+                uow.ledger.note_run(run_id, note)
+                uow.commit()
+        except AccountsSyncError as exc:
+            log.warning("run %s: could not note %r: %s", run_id, note, exc.message)
 
     # ------------------------------------------------------------------ the run
 
     def _run(self, run: SyncRun) -> SyncRun:
+        # Every run checks against Xero as it is now (a Retry after restoring an account or
+        # moving a lock date must see the change), not against a chart read minutes ago.
+        self._note(run.id, "Reading Xero's chart of accounts and lock dates…")
+        self.gateway.forget_chart()
         chart, _ = read_chart(self.gateway)
         if chart is None:
             chart = self.gateway.chart()  # raises the plain reason Xero can't be used
         # Before counting what is left to send: what a dead run already got into Xero is done.
-        self._reconcile_in_flight(run)
+        confirmed = self._reconcile_in_flight(run)
         with self.uow() as uow:
             SyncWindow.open(
                 run.closing_date,
@@ -110,6 +141,7 @@ class ExecuteRun:
             )
             mapping = uow.settings.mapping()
             period = period_of(chart, uow.settings)
+            checks = Checks(chart, mapping, period=period)
             if run.kind is Kind.JOURNALS:
                 build = build_journals(uow.documents.cost_flows(run.closing_date), mapping)
                 # A locked day never blocks the rest: its journal is carried to the first open
@@ -120,7 +152,7 @@ class ExecuteRun:
                     for j in build.journals
                     if not (period.is_locked(j.date) and period.policy is LockPolicy.HOLD)
                 ]
-                problems = list(build.problems) + journal_problems(journals, chart)
+                problems = list(build.problems) + checks.journal_problems(journals)
                 if problems:
                     raise SyncRefused(problems)
                 total = len(journals)
@@ -135,14 +167,22 @@ class ExecuteRun:
         else:
             chunks = self._document_chunks(run)
         for chunk in chunks:
+            refusals: dict[str, list[str]] = {}
             if run.kind is not Kind.JOURNALS:
-                self.gateway.prepare_contacts(chunk)
+                documents = [d for d in chunk if isinstance(d, TradeDocument)]
+                checks = with_currencies(checks, self.gateway, {d.currency for d in documents})
+                chunk = [checks.prepare(d) for d in documents]
+                refusals = {d.erp_id: reasons for d in chunk
+                            if (reasons := checks.document_problems(d))}  # type: ignore[union-attr]
+                # Contacts only for the documents that will be sent: a refused one costs Xero nothing.
+                wanted = [d for d in chunk if _erp_id(d) not in refusals]
+                if wanted:
+                    self.gateway.prepare_contacts(wanted)
             for start in range(0, len(chunk), self.batch_size):
-                run = self._send_batch(run, chunk[start:start + self.batch_size], chart, mapping,
-                                       period)
+                run = self._send_batch(run, chunk[start:start + self.batch_size], refusals)
 
         with self.uow() as uow:
-            run = run.finish(self.clock.now())
+            run = run.finish(self.clock.now(), confirmed)
             uow.ledger.save_run(run)
             mark = uow.ledger.last_synced_up_to(run.kind)
             if mark is None or run.closing_date > mark:
@@ -165,12 +205,15 @@ class ExecuteRun:
             yield list(chunk)
             after = (chunk[-1].date, chunk[-1].erp_id)
 
-    def _reconcile_in_flight(self, run: SyncRun) -> None:
-        """Records left in_flight by a run that died: whatever Xero has is marked synced."""
+    def _reconcile_in_flight(self, run: SyncRun) -> int:
+        """Records left in_flight by a run that died: whatever Xero has is marked synced (how
+        many is returned)."""
         with self.uow() as uow:
             stuck = uow.ledger.in_flight(run.kind)
         if not stuck:
-            return
+            return 0
+        self._note(run.id, f"Looking up in Xero {len(stuck):,} document"
+                           f"{'s' if len(stuck) > 1 else ''} an earlier sync left unconfirmed…")
         found: dict[str, str] = {}
         for start in range(0, len(stuck), self.batch_size):
             found |= self.gateway.find_existing(run.kind, stuck[start:start + self.batch_size])
@@ -181,22 +224,15 @@ class ExecuteRun:
             uow.commit()
         log.info("run %s: %d of %d in-flight records were already in Xero",
                  run.id, len(settled), len(stuck))
+        return len(settled)
 
-    def _send_batch(
-        self, run: SyncRun, items: list[Item], chart: ChartOfAccounts, mapping: AccountMapping,
-        period: Period,
-    ) -> SyncRun:
+    def _send_batch(self, run: SyncRun, items: list[Item], refusals: dict[str, list[str]]) -> SyncRun:
+        """`refusals`: the reasons Accounts Sync refuses documents with (Checks.document_problems)."""
         refused: list[tuple[SyncRecord, str]] = []
         outgoing: list[_Outgoing] = []
         with self.uow() as uow:
             known = uow.ledger.records(run.kind, [_erp_id(i) for i in items])
             for item in items:
-                reasons: list[str] = []
-                if isinstance(item, TradeDocument):
-                    item = with_defaults(item, mapping)
-                    if period.is_locked(item.date) and period.policy is LockPolicy.HOLD:
-                        reasons.append(held_reason(item.number, item.date, period))
-                    item = carry_document(item, period)
                 erp_id = _erp_id(item)
                 record = known.get(erp_id) or SyncRecord(
                     run.kind, erp_id, _number(item), item.fingerprint
@@ -204,13 +240,13 @@ class ExecuteRun:
                 if record.state is SyncState.SYNCED:
                     continue  # synced by a reconciliation or another path meanwhile
                 record = record.start(run.id, item.fingerprint, sent_state_of(item))
-                if isinstance(item, TradeDocument) and not reasons:
-                    reasons = document_problems(item, chart)
+                reasons = refusals.get(erp_id)
                 if reasons:
                     refused.append((record, " ".join(reasons)))
                 else:
                     outgoing.append(_Outgoing(item, record))
-            failed_locally = [record.fail(reason) for record, reason in refused]
+            failed_locally = [record.fail(reason, RefusedBy.ACCOUNTS_SYNC)
+                              for record, reason in refused]
             uow.ledger.save_records([o.record for o in outgoing] + failed_locally)
             uow.commit()
 
@@ -219,7 +255,8 @@ class ExecuteRun:
         by_id = {r.erp_id: r for r in results}
         default_status = (run.mode or JournalMode.DRAFT).value if run.kind is Kind.JOURNALS else ""
         settled: list[SyncRecord] = list(failed_locally)
-        failures = [(r.number, r.last_error) for r in failed_locally]
+        failures = [Failure(r.number, r.last_error, RefusedBy.ACCOUNTS_SYNC.value)
+                    for r in failed_locally]
         created = 0
         now = self.clock.now()
         for out in outgoing:
@@ -228,7 +265,7 @@ class ExecuteRun:
                 # Xero may have created it: never mark it failed (a failed record is resent
                 # without a look-up); it stays in_flight for the next run to reconcile.
                 record = replace(out.record, last_error=UNKNOWN_OUTCOME)
-                failures.append((record.number, record.last_error))
+                failures.append(Failure(record.number, record.last_error))
             elif result.created:
                 created += 1
                 record = out.record.succeed(result.xero_id or "", now,
@@ -236,15 +273,18 @@ class ExecuteRun:
                 if result.warnings:
                     # Created, so never sent again; the warning is kept for a person to see.
                     record = replace(record, last_error="Xero warned: " + " ".join(result.warnings))
-                    failures.append((record.number, record.last_error))
+                    failures.append(Failure(record.number, record.last_error))
             elif result.xero_id and not result.errors:
                 record = out.record.succeed(result.xero_id, now, result.status or default_status,
                                             result.updated_at)
             else:
+                by = RefusedBy.ACCOUNTS_SYNC if result.refused_locally else RefusedBy.XERO
+                self._xero_refused = self._xero_refused or by is RefusedBy.XERO
                 record = out.record.fail(" ".join(result.errors + result.warnings)
-                                         or "Xero refused this document without a reason.")
+                                         or "Xero refused this document without a reason.", by)
             if record.state is SyncState.FAILED:
-                failures.append((record.number, record.last_error))
+                failures.append(Failure(record.number, record.last_error,
+                                        (record.refused_by or RefusedBy.XERO).value))
             settled.append(record)
         unsettled = sum(1 for r in settled if r.state is SyncState.IN_FLIGHT)
         with self.uow() as uow:
@@ -274,11 +314,6 @@ def sent_state_of(item: Item) -> SentState:
     if isinstance(item, TradeDocument):
         return sent_state_of_document(item)
     return sent_state_of_journal(item)
-
-
-def held_reason(number: str, day: date, period: Period) -> str:
-    return (f"{number} is dated {day.isoformat()}, inside Xero's locked period (up to "
-            f"{period.lock_date}); it is held back, as Settings ask, until the lock date moves.")
 
 
 def _erp_id(item: Item) -> str:

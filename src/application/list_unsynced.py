@@ -27,7 +27,9 @@ class DocumentList:
     closing_date: date
     totals: KindTotals
     page: Page
-    failed: tuple[SyncRecord, ...]  # failures shown with Xero's reason, whatever the page
+    failed: tuple[SyncRecord, ...]  # failures shown with the reason, whatever the page
+    # Sent by a run that ended before Xero confirmed them (none while a run is going).
+    unconfirmed: tuple[SyncRecord, ...] = ()
 
 
 class ListUnsynced:
@@ -45,4 +47,7 @@ class ListUnsynced:
                 request.kind, request.closing_date, request.after, request.page_size
             )
             failed = uow.ledger.failed(request.kind, MAX_PAGE_SIZE)
-        return DocumentList(request.kind, request.closing_date, totals, page, tuple(failed))
+            running = uow.ledger.active_run(request.kind) is not None
+            unconfirmed = [] if running else uow.ledger.in_flight(request.kind)[:MAX_PAGE_SIZE]
+        return DocumentList(request.kind, request.closing_date, totals, page, tuple(failed),
+                            tuple(unconfirmed))

@@ -223,7 +223,10 @@ def _plan(closing_date: date, gathered: _Gathered, states: dict[str, XeroObjectS
                                   adjustments_made=adjustments_made(candidate.corrections))
         if correction is not None:
             planned.append(correction)
+    corrected = {(c.kind, c.erp_id) for c in planned}
     for refund, sale in gathered.refunds:
+        if (refund.kind, refund.erp_id) in corrected:
+            continue  # the refund itself changes first; its allocation comes in the next run
         sale_state = states.get(sale.xero_id or "")
         invoice = xero_side(sale, sale_state) if sale_state is not None or sale.xero_status else None
         correction = plan_allocation(original_of(refund, states.get(refund.xero_id or "")),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -12,6 +14,7 @@ from typing import Protocol, Self
 from ..domain.corrections import SentLine
 from ..domain.costs import CostEntry, CostFlow, MovementType
 from ..domain.documents import DocumentSummary, Kind, TrackingRef, TradeDocument
+from ..domain.errors import InvalidRequest
 from ..domain.inventory import PurchaseBalance, StockBalance
 from ..domain.journals import AccountJournal
 from ..domain.mapping import AccountMapping
@@ -92,6 +95,7 @@ class Account:
     type: str
     status: str = "ACTIVE"
     system_account: str = ""
+    account_id: str = ""  # Xero's AccountID (what reports name accounts by)
 
     @property
     def is_active(self) -> bool:
@@ -121,9 +125,57 @@ class ChartOfAccounts:
     accounts: tuple[Account, ...] = ()
     tax_rates: tuple[TaxRate, ...] = ()
     tracking: tuple[TrackingCategory, ...] = ()
+    read_at: datetime | None = None  # when it was read from Xero (it is kept a few minutes)
 
     def account(self, code: str) -> Account | None:
-        return next((a for a in self.accounts if a.code == code), None)
+        return self._accounts.get(code)
+
+    @property
+    def _accounts(self) -> dict[str, Account]:
+        found = self.__dict__.get("_by_code")
+        if found is None:
+            found = {a.code: a for a in self.accounts}
+            object.__setattr__(self, "_by_code", found)
+        return found
+
+
+@dataclass(frozen=True)
+class DocumentFacts:
+    """The values the checks look at, over a kind's unsynced documents (a superset will do:
+    the checks only pick the bad ones out of it)."""
+
+    accounts: frozenset[str] = frozenset()  # the lines' own codes; '' for a line without one
+    tax_types: frozenset[str] = frozenset()  # '' for a line without one
+    tracking: frozenset[TrackingRef] = frozenset()
+    currencies: frozenset[str] = frozenset()
+    without_due_date: bool = False
+    without_lines: bool = False
+    number_lengths: tuple[int, int] = (1, 1)  # shortest and longest number, trimmed
+    contact_name_lengths: tuple[int, int] = (1, 1)  # shortest and longest contact name
+    # The lines' batch attributes as the ERP has them (DocumentLine.attributes): the mapping
+    # turns them into tracking, so the checks see what would be sent.
+    attributes: frozenset[tuple[tuple[str, str], ...]] = frozenset()
+
+
+@dataclass(frozen=True)
+class RefusalFilter:
+    """The unsynced documents the checks refuse: those with any of these values."""
+
+    accounts: frozenset[str] = frozenset()
+    tax_types: frozenset[str] = frozenset()
+    tracking: frozenset[TrackingRef] = frozenset()
+    currencies: frozenset[str] = frozenset()
+    dated_up_to: date | None = None  # inside Xero's locked period
+    without_due_date: bool = False
+    without_lines: bool = False
+    text_limit: int | None = None  # number or contact name empty, or longer than this
+    attributes: frozenset[tuple[tuple[str, str], ...]] = frozenset()  # mapped to refused tracking
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.accounts or self.tax_types or self.tracking or self.currencies
+                    or self.dated_up_to or self.without_due_date or self.without_lines
+                    or self.text_limit or self.attributes)
 
 
 @dataclass(frozen=True)
@@ -137,6 +189,8 @@ class PushResult:
     # Xero may or may not have created it (its answer for this element was lost): the record
     # stays in_flight, so the next run looks it up in Xero before anything is resent.
     outcome_unknown: bool = False
+    # Refused by the adapter before it left (a body Xero could not take), not by Xero.
+    refused_locally: bool = False
     status: str = ""  # the object's status in Xero after the write (AUTHORISED, DRAFT, ...)
     updated_at: datetime | None = None  # Xero's UpdatedDateUTC after the write
 
@@ -161,6 +215,27 @@ class TokenSet:
     refresh_token: str
     expires_at: float  # epoch seconds
     scope: tuple[str, ...] = ()
+
+
+def record_cursor(record: SyncRecord) -> str:
+    """Where the next page of a run's records starts: after this record (see records_for_run)."""
+    raw = f"{record.kind.value}\x1f{record.number}\x1f{record.erp_id}".encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def parse_record_cursor(cursor: str) -> tuple[str, str, str]:
+    """(kind, number, erp_id) of a record_cursor; a plain refusal when it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
+        kind, number, erp_id = raw.split("\x1f")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidRequest("That page link is no longer valid; open the run again.") from None
+    return kind, number, erp_id
+
+
+def natural_order(record: SyncRecord) -> tuple[str, int, str, str]:
+    """The order a run lists its records in: PO-9 before PO-10."""
+    return (record.kind.value, len(record.number), record.number, record.erp_id)
 
 
 # ---------------------------------------------------------------- Xero's side of the books
@@ -329,6 +404,17 @@ class DocumentSource(Protocol):
 
     def journal_url(self, key: str) -> str: ...
 
+    def unsynced_facts(self, kind: Kind, closing_date: date) -> DocumentFacts:
+        """The distinct values the checks look at, over the unsynced documents of a kind."""
+        ...
+
+    def refused_unsynced(
+        self, kind: Kind, closing_date: date, refusal: RefusalFilter, limit: int
+    ) -> tuple[int, list[TradeDocument]]:
+        """How many unsynced documents have any refused value, and the first `limit` of them
+        (in (date, id) order, dated as a sync sends them)."""
+        ...
+
     # Books over time (DESIGN: "Books over time").
 
     def documents_now(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, ErpDocumentNow]:
@@ -381,7 +467,9 @@ class SyncLedger(Protocol):
 
     def records_for_run(
         self, run_id: int, limit: int, after: str | None = None
-    ) -> list[SyncRecord]: ...
+    ) -> list[SyncRecord]:
+        """A run's records in `natural_order`, after a `record_cursor`."""
+        ...
 
     def claim_run(
         self,
@@ -402,6 +490,18 @@ class SyncLedger(Protocol):
 
     def list_runs(self, limit: int, before_id: int | None = None) -> list[SyncRun]: ...
 
+    def last_runs(self) -> dict[Kind, SyncRun]:
+        """The latest run of each kind, active or ended."""
+        ...
+
+    def note_run(self, run_id: int, note: str) -> None:
+        """What an active run is doing or waiting for (a no-op once it ended)."""
+        ...
+
+    def unsettled(self) -> dict[Kind, tuple[int, int]]:
+        """Per kind, how many records failed and how many are still in flight."""
+        ...
+
     def last_synced_up_to(self, kind: Kind) -> date | None: ...
 
     def corrections_of(
@@ -415,6 +515,10 @@ class SyncLedger(Protocol):
         ...
 
     def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]: ...
+
+    def first_synced_at(self) -> datetime | None:
+        """When the first record was synced (what a first look at Xero's changes starts from)."""
+        ...
 
     def save_xero_changes(self, changes: Sequence[XeroChange]) -> None: ...
 
@@ -514,8 +618,27 @@ class AccountingGateway(Protocol):
         """Look records up in Xero (by number, reference or narration marker): erp_id → id."""
         ...
 
+    def forget_chart(self) -> None:
+        """The next chart() reads Xero again (someone may have changed it there)."""
+        ...
+
+    def currencies(self) -> frozenset[str]:
+        """The currencies the organisation has enabled; empty when Xero would not say."""
+        ...
+
+    def observe(self, listener: Callable[[str], None]) -> AbstractContextManager[None]:
+        """Within the block, `listener` hears (in plain words) whenever this thread waits on
+        Xero: a limit reached, an answer that did not come and is tried again."""
+        ...
+
     # Xero's side of the books (docs/xero-rules.md). Refusals come back per element in
     # PushResult.errors with Xero's own words; only transport and auth problems raise.
+
+    def find_by_number(self, document_type: str, numbers: Sequence[str]) -> dict[str, str]:
+        """number → Xero id of the invoices or credit notes of this type (ACCREC, ACCPAY,
+        ACCRECCREDIT, ACCPAYCREDIT) with these numbers, voided and deleted ones left out: how an
+        adjustment document is found again before anything is resent."""
+        ...
 
     def object_states(self, kind: Kind, xero_ids: Sequence[str]) -> dict[str, XeroObjectState]:
         """By id, in as few calls as possible; deleted objects come back with status DELETED,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from decimal import Decimal
 
 from ..domain.corrections import LockPolicy, Period, carry_journal
@@ -14,10 +14,14 @@ from ..domain.errors import Problem
 from ..domain.journals import AccountJournal, JournalMemo
 from ..domain.money import ZERO, total
 from ..domain.sync import SyncWindow
-from .checks import account_problems, journal_problems
-from .common import period_of, read_chart
+from .checks import Checks
+from .common import period_of, read_chart, with_currencies
 from .plan_corrections import CorrectionsPlan, CorrectionsRequest, PlanCorrections
-from .ports import AccountingGateway, Clock, KindTotals, UnitOfWork, UnitOfWorkFactory
+from .ports import AccountingGateway, Clock, KindTotals, UnitOfWork, UnitOfWorkFactory, XeroChange
+from .xero_changes import LookAtXero, LookRequest
+
+XERO_CHANGES_SHOWN = 50
+REFUSED_SHOWN = 200  # per kind: the documents Accounts Sync would refuse, listed with why
 
 # Journals built by earlier previews, reused for the days whose flows are the very same objects
 # (the SQL adapter keeps them between calls): a year of journals is rebuilt only where it changed.
@@ -43,6 +47,23 @@ class JournalSummary:
 
 
 @dataclass(frozen=True)
+class RefusedDocument:
+    """A document the sync would refuse without sending it, and why (with what to do)."""
+
+    erp_id: str
+    number: str
+    date: date
+    url: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RefusedDocuments:
+    count: int = 0
+    shown: tuple[RefusedDocument, ...] = ()  # the first REFUSED_SHOWN, in (date, id) order
+
+
+@dataclass(frozen=True)
 class Preview:
     closing_date: date
     currency: str
@@ -52,6 +73,12 @@ class Preview:
     problems: tuple[Problem, ...]  # blocking: a sync would be refused or documents fail
     warnings: tuple[Problem, ...]  # worth knowing, nothing refused
     corrections: CorrectionsPlan | None = None  # changes to what was already sent
+    xero_changes: tuple[XeroChange, ...] = ()  # seen changed in Xero (ours or someone else's)
+    # Per kind: the documents Accounts Sync itself would refuse (the sync's own checks).
+    refused: dict[Kind, RefusedDocuments] = field(default_factory=dict)
+    checked_against_xero: bool = True  # False: Xero could not be read, its rules not checked
+    chart_read_at: datetime | None = None  # when the chart checked against was read from Xero
+    lock_date: date | None = None
 
     @property
     def journal_total(self) -> Decimal:
@@ -72,9 +99,14 @@ class PreviewUnsynced:
         self.clock = clock
         self.default_currency = default_currency
         self.plan_corrections = plan_corrections or PlanCorrections(uow, gateway, clock)
+        self.look_at_xero = LookAtXero(uow, gateway, clock)
 
     def execute(self, request: PreviewRequest) -> Preview:
         chart, unchecked = read_chart(self.gateway)
+        if chart is not None:
+            # What people did in Xero since the last look, so the plan below knows of payments,
+            # voids and edits there (at most once a minute; nothing is sent).
+            self.look_at_xero.execute(LookRequest())
         lock = chart.organisation.lock_date if chart else None
         with self.uow() as uow:
             marks = {kind: uow.ledger.last_synced_up_to(kind) for kind in Kind}
@@ -83,23 +115,35 @@ class PreviewUnsynced:
             kinds = {kind: uow.documents.summarize_unsynced(kind, request.closing_date)
                      for kind in TRADE_KINDS}
             mapping = uow.settings.mapping()
+            checks = Checks(chart, mapping, period=period)
             build = _JOURNALS.build(uow.documents.cost_flows(request.closing_date), mapping)
             # What falls inside the locked period is carried to the first open day (or held):
             # checked as it will be sent, so a locked day never blocks the rest.
             carried = [carry_journal(j, period) for j in build.journals]
             problems = list(build.problems)
-            problems += journal_problems(
-                [j for j in carried if not (period.policy is LockPolicy.HOLD
-                                            and period.is_locked(j.date))], chart)
-            problems += [p for p in account_problems(mapping.account_codes(), chart)
+            problems += checks.journal_problems(
+                [replace(j, tax_type=mapping.journal_tax_type) for j in carried
+                 if not (period.policy is LockPolicy.HOLD and period.is_locked(j.date))])
+            problems += [p for p in checks.mapping_problems()
                          if p.subject not in {q.subject for q in problems}]
             warnings = _summarised(build.notes)
             if unchecked:
                 warnings.append(unchecked)
             if lock is not None:
                 warnings += _locked_warnings(uow, kinds, build.journals, period)
+            # The sync's own checks over every document it would send (see checks.py).
+            refused: dict[Kind, RefusedDocuments] = {}
+            for kind in TRADE_KINDS:
+                if not kinds[kind].count:
+                    continue
+                found, checks = self._refused(uow, kind, request.closing_date, checks)
+                if found.count:
+                    refused[kind] = found
+                    problems.append(_refused_problem(kind, found))
         plan = self.plan_corrections.execute(CorrectionsRequest(request.closing_date))
         warnings += _correction_warnings(plan)
+        with self.uow() as uow:
+            changes = tuple(uow.ledger.xero_changes(XERO_CHANGES_SHOWN))
         journals = tuple(
             JournalSummary(j.key, c.date, j.movement_type, c.narration, j.debit_total,
                            len(j.lines), j.entry_count,
@@ -109,7 +153,26 @@ class PreviewUnsynced:
         )
         currency = chart.organisation.base_currency if chart else self.default_currency
         return Preview(request.closing_date, currency, kinds, journals, marks,
-                       tuple(problems), tuple(warnings), plan)
+                       tuple(problems), tuple(warnings), plan, changes, refused, chart is not None,
+                       chart.read_at if chart else None, lock)
+
+    def _refused(self, uow: UnitOfWork, kind: Kind, closing_date: date,
+                 checks: Checks) -> tuple[RefusedDocuments, Checks]:
+        """The sync's own checks over every unsynced document of the kind, in the database: the
+        distinct values the documents carry are checked, then the documents carrying a refused
+        one are counted and the first ones explained (see checks.py)."""
+        facts = uow.documents.unsynced_facts(kind, closing_date)
+        checks = with_currencies(checks, self.gateway, set(facts.currencies))
+        refusal = checks.refusal(kind, facts)
+        if refusal.is_empty:
+            return RefusedDocuments(), checks
+        count, documents = uow.documents.refused_unsynced(kind, closing_date, refusal, REFUSED_SHOWN)
+        shown = []
+        for document in documents:
+            reasons = tuple(checks.document_problems(checks.prepare(document)))
+            shown.append(RefusedDocument(document.erp_id, document.number, document.date,
+                                         document.url, reasons))
+        return RefusedDocuments(count, tuple(shown)), checks
 
 
 def _locked_warnings(uow: UnitOfWork, kinds: dict[Kind, KindTotals],
@@ -181,3 +244,16 @@ def _summarised(notes: tuple[Problem, ...]) -> list[Problem]:
         first.subject,
         blocking=False,
     )]
+
+
+def _refused_problem(kind: Kind, found: RefusedDocuments) -> Problem:
+    what = kind.label.lower() if found.count > 1 else kind.label.lower()[:-1]
+    first = found.shown[0] if found.shown else None
+    example = f" ({first.number}: {first.reasons[0]})" if first and first.reasons else ""
+    return Problem(
+        "documents_refused",
+        f"Accounts Sync will not send {found.count:,} {what}{example}; fix "
+        f"{'them' if found.count > 1 else 'it'} first, or {'they stay' if found.count > 1 else 'it stays'} "
+        f"unsent while the others go.",
+        kind.value,
+    )

@@ -115,6 +115,11 @@ class RecoverRuns:
             )
             stopped = seized.abort(message, now)
             uow.ledger.save_run(stopped)
+            # Its documents in flight stay so (Xero may have them), but say why and what to do.
+            why = ("the worker running the sync stopped responding" if seized.state is
+                   RunState.RUNNING else "the sync never started")
+            uow.ledger.save_records([r.unconfirmed(f"{why}.") for r in uow.ledger.in_flight(run.kind)
+                                     if r.run_id == run.id])
             uow.commit()
         log.warning("run %s (%s) recovered: %s", run.id, run.kind.value, message)
         return stopped

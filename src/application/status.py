@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from ..domain.documents import Kind
+from ..domain.errors import Problem
 from ..domain.sync import JournalMode, SyncRecord, SyncRun
-from .ports import AccountingGateway, Connection, UnitOfWorkFactory
+from .common import read_chart
+from .ports import AccountingGateway, ChartOfAccounts, Connection, UnitOfWorkFactory, record_cursor
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,17 @@ class Status:
     last_synced_up_to: dict[Kind, date | None]
     active_runs: dict[Kind, SyncRun]
     journal_mode: JournalMode
+    last_runs: dict[Kind, SyncRun] = field(default_factory=dict)  # the latest of each kind
+    # Per kind: records that failed, and records still unconfirmed (in flight).
+    unsettled: dict[Kind, tuple[int, int]] = field(default_factory=dict)
+    chart: ChartOfAccounts | None = None  # when asked for: lock dates and when it was read
+    chart_problem: Problem | None = None  # why the chart could not be read
+
+    def failed(self, kind: Kind) -> int:
+        return self.unsettled.get(kind, (0, 0))[0]
+
+    def unconfirmed(self, kind: Kind) -> int:
+        return 0 if kind in self.active_runs else self.unsettled.get(kind, (0, 0))[1]
 
 
 class GetStatus:
@@ -23,12 +36,23 @@ class GetStatus:
         self.uow = uow
         self.gateway = gateway
 
-    def execute(self) -> Status:
+    def execute(self, with_chart: bool = False, refresh: bool = False) -> Status:
+        """`with_chart`: read Xero's chart too (lock dates, when read); `refresh`: read it from
+        Xero now rather than from the few minutes' copy (the console's Refresh from Xero)."""
         with self.uow() as uow:
             marks = {kind: uow.ledger.last_synced_up_to(kind) for kind in Kind}
             active = {kind: run for kind in Kind if (run := uow.ledger.active_run(kind))}
             mode = JournalMode.parse(uow.settings.preference("journal_mode", "DRAFT"))
-        return Status(self.gateway.connection(), marks, active, mode)
+            last = uow.ledger.last_runs()
+            unsettled = uow.ledger.unsettled()
+        connection = self.gateway.connection()
+        chart = problem = None
+        if (with_chart or refresh) and connection is not None:
+            if refresh:
+                self.gateway.forget_chart()
+            chart, problem = read_chart(self.gateway)
+            connection = self.gateway.connection()  # reading may have found it revoked
+        return Status(connection, marks, active, mode, last, unsettled, chart, problem)
 
 
 class GetRun:
@@ -59,7 +83,7 @@ class GetRunDetail:
             records = uow.ledger.records_for_run(run_id, limit + 1, after)
         more = len(records) > limit
         records = records[:limit]
-        return RunDetail(run, tuple(records), records[-1].erp_id if more else None)
+        return RunDetail(run, tuple(records), record_cursor(records[-1]) if more else None)
 
 
 class ListRuns:

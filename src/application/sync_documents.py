@@ -31,7 +31,7 @@ class SyncDocuments:
         self.execute_run = execute_run
 
     def execute(self, request: SyncDocumentsRequest) -> SyncRun:
-        if request.kind not in TRADE_KINDS:
+        if request.kind not in (*TRADE_KINDS, Kind.CORRECTIONS):
             raise InvalidRequest("Journals are sent with PostJournals (Save and Sync).")
         run = claim(self.uow, self.clock,
                     SyncRequest(request.kind, request.closing_date, request.requested_by))

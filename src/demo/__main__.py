@@ -16,12 +16,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m accounts_sync.demo")
     parser.add_argument("command", choices=["serve", "prepare"])
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Warnings and errors only: the few lines below are what a newcomer needs to read.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     from ..adapters.erp_sql.engine import make_engine
+    from ..web import ConfigurationError
     from .setup import OutdatedDemo, prepare_demo
 
     settings = DemoSettings.from_env()
+    print(f"Preparing the demo database ({settings.database_url}); the first start seeds the "
+          f"winery.", flush=True)
     engine = make_engine(settings.database_url)
     try:
         prepare_demo(engine, scale=settings.scale)
@@ -31,16 +35,22 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         engine.dispose()
     if args.command == "prepare":
-        print(f"Demo database ready: {settings.database_url}")
+        print("Demo database ready.")
         return 0
 
-    app = create_demo_app(settings)
+    try:
+        app = create_demo_app(settings)
+    except ConfigurationError as error:
+        print(f"The demo cannot start: {error}", file=sys.stderr)
+        return 1
     url = f"http://127.0.0.1:{settings.port}"
     print(
         f"\nAccounts Sync demo: {url}/accounts/sync/\n"
         f"  log in as accountant / accountant   (can view costs)\n"
         f"  or        cellarhand / cellarhand   (cannot: gets 403)\n"
-        f"  Xero sandbox: {url}/xero-sandbox/\n",
+        f"  Xero sandbox: {url}/xero-sandbox/\n"
+        f"  secret key: {settings.secret_note}\n"
+        f"Press Ctrl+C to stop.",
         flush=True,
     )
     from waitress import serve

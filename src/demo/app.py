@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask
 
 PROJECT = Path(__file__).resolve().parents[2]
-DEMO_SECRET = "demo-only-secret-key-not-for-production"  # noqa: S105 - the demo's, by design
+SECRET_FILE = "secret_key"  # noqa: S105 - a file name
+log = logging.getLogger(__name__)
 SANDBOX_PATH = "/xero-sandbox"
 SANDBOX_CLIENT_ID = "accounts-sync-demo"  # registered in the sandbox's seed
 SANDBOX_CLIENT_SECRET = "accounts-sync-demo-secret"  # noqa: S105 - the sandbox's demo client
@@ -24,22 +27,50 @@ class DemoSettings:
     instance: Path
     scale: float = 1.0
     redis_url: str = ""  # set: runs go to RQ workers and the Xero budget is shared in Redis
+    secret_note: str = ""  # where the secret key came from, for the start-up lines
+    sandbox_test_hooks: bool = False  # DEMO_SANDBOX_TEST_HOOKS=1: the e2e tests read its state
 
     @classmethod
     def from_env(cls) -> DemoSettings:
         port = int(os.environ.get("PORT", "5000"))
         instance = Path(os.environ.get("DEMO_INSTANCE_DIR", PROJECT / "instance"))
         instance.mkdir(parents=True, exist_ok=True)
+        secret, note = os.environ.get("ACCOUNTS_SYNC_SECRET_KEY", ""), "ACCOUNTS_SYNC_SECRET_KEY"
+        if not secret:
+            secret, note = instance_secret(instance)
         return cls(
             port=port,
             database_url=os.environ.get("ACCOUNTS_SYNC_DATABASE_URL",
                                         f"sqlite:///{instance / 'demo.sqlite3'}"),
             base_url=os.environ.get("ACCOUNTS_SYNC_BASE_URL", f"http://127.0.0.1:{port}"),
-            secret_key=os.environ.get("ACCOUNTS_SYNC_SECRET_KEY", DEMO_SECRET),
+            secret_key=secret,
             instance=instance,
             scale=float(os.environ.get("DEMO_SCALE", "1.0")),
             redis_url=os.environ.get("ACCOUNTS_SYNC_REDIS_URL", ""),
+            secret_note=note,
+            sandbox_test_hooks=os.environ.get("DEMO_SANDBOX_TEST_HOOKS") == "1",
         )
+
+
+def instance_secret(instance: Path) -> tuple[str, str]:
+    """The demo's secret key (sessions, CSRF, Xero tokens at rest) when none is given: random,
+    made once into `instance/secret_key` (readable by its owner only) and kept for later starts,
+    never a constant from the repository. Returns the key and a line saying where it is."""
+    path = instance / SECRET_FILE
+    if path.exists():
+        return path.read_text().strip(), f"{path} (set ACCOUNTS_SYNC_SECRET_KEY to use your own)"
+    draft = path.with_name(f".{SECRET_FILE}.{os.getpid()}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_urlsafe(48))
+    try:
+        os.link(draft, path)  # atomic; a process that started at the same time keeps its own
+    except FileExistsError:
+        return path.read_text().strip(), f"{path} (set ACCOUNTS_SYNC_SECRET_KEY to use your own)"
+    finally:
+        draft.unlink()
+    log.info("No ACCOUNTS_SYNC_SECRET_KEY given: generated a random secret key into %s", path)
+    return path.read_text().strip(), f"{path} (generated now; set ACCOUNTS_SYNC_SECRET_KEY to use your own)"
 
 
 def create_demo_app(settings: DemoSettings | None = None) -> Flask:
@@ -61,6 +92,8 @@ def create_demo_app(settings: DemoSettings | None = None) -> Flask:
         xero_client_id=SANDBOX_CLIENT_ID,
         xero_client_secret=SANDBOX_CLIENT_SECRET,
         redis_url=settings.redis_url,
+        # The winery keeps its books in the Barossa: times read in Adelaide's clock.
+        timezone=os.environ.get("ACCOUNTS_SYNC_TIMEZONE", "Australia/Adelaide"),
     )
     app.config["DEMO_SETTINGS"] = settings
     mount_sandbox(app, settings)
@@ -73,6 +106,7 @@ def mount_sandbox(app: Flask, settings: DemoSettings) -> None:
 
     from .xero_sandbox import create_app as create_sandbox
 
-    sandbox = create_sandbox({"STATE_FILE": str(settings.instance / "xero-sandbox.json")})
+    sandbox = create_sandbox({"STATE_FILE": str(settings.instance / "xero-sandbox.json"),
+                              "TEST_HOOKS": settings.sandbox_test_hooks})
     app.extensions["xero_sandbox"] = sandbox
     app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {SANDBOX_PATH: sandbox})  # type: ignore[method-assign]

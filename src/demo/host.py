@@ -19,8 +19,8 @@ import functools
 import os
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +36,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
@@ -43,15 +44,22 @@ from flask_login.utils import login_url
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Connection,
+    DateTime,
     Engine,
+    Integer,
+    MetaData,
     Select,
+    String,
     Table,
     case,
     create_engine,
+    delete,
     event,
     func,
+    insert,
     or_,
     select,
 )
@@ -63,6 +71,7 @@ from wtforms.validators import InputRequired
 
 from ..adapters.erp_sql import host_schema as hs
 from ..domain.costs import Stage
+from .erp_edits import edits
 
 __all__ = ["HostUser", "create_host_app", "date_format", "host", "money"]
 
@@ -111,6 +120,17 @@ STATUSES = {
 
 host = Blueprint("host", __name__)
 
+# Server-side record of each login, so that logging out ends the session for good: Flask's
+# cookie sessions are only signed, and a cookie copied before logout would otherwise still work.
+SESSION_LIFETIME = timedelta(days=14)
+session_metadata = MetaData()
+user_sessions = Table(
+    "erp_user_sessions", session_metadata,
+    Column("token", String(64), primary_key=True),
+    Column("user_id", Integer, nullable=False, index=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
 
 # --------------------------------------------------------------------------- factory
 
@@ -139,10 +159,12 @@ def create_host_app(config: Mapping[str, Any] | None = None) -> Flask:
                          "sqlite:///demo_host.sqlite3")
     app.config["HOST_DATABASE_URL"] = url
     app.extensions[EXTENSION_KEY] = _make_engine(url)
+    session_metadata.create_all(app.extensions[EXTENSION_KEY])
 
     CSRFProtect(app)  # registers itself as app.extensions["csrf"]
     _init_login(app)
     app.register_blueprint(host)
+    app.register_blueprint(edits)  # editing after a sync, so the demo shows corrections
     app.add_template_filter(money, "money")
     app.add_template_filter(date_format, "date_format")
     app.add_template_filter(quantity_format, "quantity")
@@ -178,10 +200,21 @@ def host_engine() -> Engine:
     return engine
 
 
+# No inline script or style anywhere in the host's pages (erp.js, erp.css); a plugin page sets
+# its own policy first, and setdefault leaves it alone.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                           "base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+
+
 def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response
 
 
@@ -196,9 +229,10 @@ class HostUser(UserMixin):
     username: str
     full_name: str
     can_view_costs: bool = False
+    session_token: str | None = None  # this login's row in erp_user_sessions
 
     def get_id(self) -> str:
-        return str(self.id)
+        return str(self.id) if self.session_token is None else f"{self.id}:{self.session_token}"
 
     def has_permission(self, name: str) -> bool:
         key = name.strip().lower().replace(" ", "_")
@@ -217,14 +251,19 @@ def _init_login(app: Flask) -> None:
     manager.login_message_category = "info"
 
     @manager.user_loader
-    def _load(user_id: str) -> HostUser | None:
-        try:
-            key = int(user_id)
-        except (TypeError, ValueError):
+    def _load(session_id: str) -> HostUser | None:
+        # "<user id>:<login token>"; a bare user id (a forged or pre-upgrade cookie) is nobody.
+        user_id, _, token = str(session_id).partition(":")
+        if not (user_id.isascii() and user_id.isdigit() and token) or int(user_id) > MAX_ID:
             return None
+        fresh = datetime.now(UTC).replace(tzinfo=None) - SESSION_LIFETIME
         with host_engine().connect() as conn:
-            row = conn.execute(select(hs.users).where(hs.users.c.id == key)).mappings().first()
-        return HostUser.from_row(row) if row else None
+            row = conn.execute(
+                select(hs.users).join(user_sessions, user_sessions.c.user_id == hs.users.c.id)
+                .where(hs.users.c.id == int(user_id), user_sessions.c.token == token,
+                       user_sessions.c.created_at > fresh)
+            ).mappings().first()
+        return replace(HostUser.from_row(row), session_token=token) if row else None
 
     @manager.unauthorized_handler
     def _unauthorized() -> Any:
@@ -279,7 +318,7 @@ def login() -> Any:
         if form.validate_on_submit():
             user = authenticate(form.username.data.strip(), form.password.data)
             if user is not None:
-                login_user(user)
+                start_session(user)
                 return redirect(target or url_for("host.home"))
             error = WRONG_CREDENTIALS
         else:
@@ -288,9 +327,26 @@ def login() -> Any:
     return render_template("erp/login.html", form=form, error=error, next=target)
 
 
+def start_session(user: HostUser) -> None:
+    """A new session at login: nothing from before it (its CSRF token included) survives, and
+    the login gets a server-side token that logout deletes."""
+    session.clear()
+    token = secrets.token_urlsafe(32)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with host_engine().begin() as conn:
+        conn.execute(delete(user_sessions).where(user_sessions.c.created_at < now - SESSION_LIFETIME))
+        conn.execute(insert(user_sessions).values(token=token, user_id=user.id, created_at=now))
+    login_user(replace(user, session_token=token))
+
+
 @host.post("/logout")
 def logout() -> Any:
+    token = getattr(current_user, "session_token", None)
+    if token:
+        with host_engine().begin() as conn:
+            conn.execute(delete(user_sessions).where(user_sessions.c.token == token))
     logout_user()
+    session.clear()  # a new, empty session: the old cookie is dead twice over
     flash("You have logged out.", "info")
     return redirect(url_for("host.login"))
 
@@ -681,7 +737,8 @@ def operation(id: int) -> str:
             .where(ce.c.operation_id == id).order_by(ce.c.entry_date, ce.c.id)
         ).mappings())
     total = sum((_decimal(e["amount"]) or Decimal(0) for e in entries), Decimal("0.0000"))
-    return render_template("erp/operation.html", op=record, entries=entries, total=total)
+    return render_template("erp/operation.html", op=record, entries=entries, total=total,
+                           can_edit=current_user.has_permission("can_view_costs"))
 
 
 @host.get("/erp/batches")

@@ -353,6 +353,16 @@ class Choice(StrEnum):
     OVERWRITE = "overwrite"  # overwrite what someone changed in Xero with the ERP's content
     ACCEPT = "accept"  # leave Xero as it is; Accounts Sync stops proposing this correction
 
+    @classmethod
+    def parse(cls, raw: str) -> Choice:
+        from .errors import InvalidRequest
+
+        try:
+            return cls((raw or "").strip().lower())
+        except ValueError:
+            raise InvalidRequest(
+                f"'{raw}' is not a decision; choose {', '.join(c.value for c in cls)}.") from None
+
     @property
     def label(self) -> str:
         return {
@@ -401,6 +411,45 @@ class Correction:
     allocation: Allocation | None = None
     allocate_after: bool = False  # the credit note ADJUST/CREDIT creates is allocated next
     difference: tuple[SentLine, ...] = field(default=())
+    xero_status: str = ""  # the original's status in Xero when planned
+    xero_due: Decimal | None = None  # what was still owing on it (or left of a credit) then
+    erp_url: str = ""  # the ERP page of the original (empty once the ERP deleted it)
+
+    @property
+    def settles_to(self) -> SentState:
+        """What Xero holds from us for the original once this correction is applied."""
+        old = self.old
+        assert old is not None
+        empty = replace(old, lines=())
+        action = self.action
+        if action in (CorrectionAction.VOID, CorrectionAction.DELETE, CorrectionAction.CREDIT,
+                      CorrectionAction.DELETE_JOURNAL):
+            return empty
+        if action is CorrectionAction.ACCEPT:
+            # Leaving Xero as it is: it holds what it held, nothing when it voided the object.
+            return empty if self.xero_status in GONE else old
+        if action is CorrectionAction.ALLOCATE:
+            return old
+        if action in (CorrectionAction.UPDATE, CorrectionAction.REWRITE_JOURNAL):
+            return self.new or empty
+        # An adjustment: the original and its adjustments together hold the ERP's lines, on the
+        # original's own day and header.
+        return replace(old, lines=self.new.lines if self.new is not None else ())
+
+    @property
+    def adjustment_amount(self) -> Decimal:
+        """What an adjustment document or an allocation is worth (positive)."""
+        if self.allocation is not None:
+            return self.allocation.amount
+        if self.document is not None:
+            return self.document.total
+        return ZERO
+
+    @property
+    def adjustment_status(self) -> str:
+        """The status an adjustment journal is made in: posted when its original is."""
+        return XeroStatus.DRAFT.value if self.xero_status == XeroStatus.DRAFT.value \
+            else XeroStatus.POSTED.value
 
     @property
     def old_total(self) -> Decimal:
@@ -498,11 +547,19 @@ def plan_document(
     if now.fingerprint == original.fingerprint:
         return None
     base = dict(kind=original.kind, erp_id=original.erp_id, number=original.number,
-                old=old, new=new, target_fingerprint=now.fingerprint, xero_id=original.xero_id)
+                old=old, new=new, target_fingerprint=now.fingerprint, xero_id=original.xero_id,
+                xero_status=original.xero.status, xero_due=original.xero.amount_due,
+                erp_url=now.url)
     decision = _decision_for(original, now.fingerprint)
     if decision is not None and decision.choice is Choice.ACCEPT:
         return Correction(action=CorrectionAction.ACCEPT, reason=_accepted(decision), **base)
     xero = original.xero
+    if xero.status in GONE:
+        return Correction(
+            action=CorrectionAction.DECIDE,
+            reason=f"{original.number} is {xero.status.lower()} in Xero, so the ERP's edit "
+                   f"cannot be applied to it; leave Xero as it is, or void it in the ERP too.",
+            choices=(Choice.ACCEPT,), **base)
     if xero.changed_in_xero and not (decision and decision.choice is Choice.OVERWRITE):
         return Correction(
             action=CorrectionAction.DECIDE,
@@ -510,12 +567,6 @@ def plan_document(
                    f"edited in the ERP since: apply the ERP's change over Xero's, or leave Xero "
                    f"as it is.",
             choices=(Choice.OVERWRITE, Choice.ACCEPT), **base)
-    if xero.status in GONE:
-        return Correction(
-            action=CorrectionAction.DECIDE,
-            reason=f"{original.number} is {xero.status.lower()} in Xero, so the ERP's edit "
-                   f"cannot be applied to it; leave Xero as it is, or void it in the ERP too.",
-            choices=(Choice.ACCEPT,), **base)
     why_not = can_edit_in_place(xero, old, now.date, period)
     header_changed = (new.contact, new.currency) != (old.contact, old.currency)
     if not why_not:
@@ -571,7 +622,7 @@ def _plan_removal(original: Original, period: Period, cancelled: str,
         return None  # already voided, deleted or credited in full
     base = dict(kind=original.kind, erp_id=original.erp_id, number=original.number,
                 old=old, new=None, target_fingerprint=f"removed:{original.fingerprint[:16]}",
-                xero_id=original.xero_id)
+                xero_id=original.xero_id, xero_status=original.xero.status, xero_due=original.xero.amount_due)
     xero = original.xero
     if xero.status in GONE:
         return Correction(action=CorrectionAction.ACCEPT,
@@ -627,7 +678,8 @@ def plan_allocation(refund: Original, invoice_xero_id: str, invoice: XeroSide | 
         kind=refund.kind, erp_id=refund.erp_id, number=refund.number,
         action=CorrectionAction.ALLOCATE, old=refund.sent, new=refund.sent,
         target_fingerprint=f"allocated:{invoice_xero_id}", xero_id=refund.xero_id, date=day,
-        carried_from=carried_from, held=held,
+        carried_from=carried_from, held=held, xero_status=refund.xero.status,
+        xero_due=refund.xero.amount_due,
         allocation=Allocation(refund.xero_id, invoice_xero_id, money(credit), day),
         reason=f"{refund.number} refunds a sale already in Xero; its credit note is allocated "
                f"to that invoice.",
@@ -652,7 +704,8 @@ def plan_journal(
     difference = line_difference(old.lines, new.lines)
     base = dict(kind=Kind.JOURNALS, erp_id=original.erp_id, number=original.number, old=old,
                 new=new, target_fingerprint=target, xero_id=original.xero_id,
-                difference=difference)
+                difference=difference, xero_status=original.xero.status,
+                xero_due=original.xero.amount_due, erp_url=now.url if now is not None else "")
     if not difference:
         return Correction(action=CorrectionAction.ACCEPT,
                           reason="The journal's cost entries changed but its lines did not.",

@@ -75,15 +75,25 @@ class NotFound(AccountsSyncError):
 
 class JournalNotFound(NotFound):
     def __init__(self, key: str) -> None:
+        from .journals import journal_label
+
         super().__init__(
-            f"There is no unsynced journal '{key}' up to that closing date; preview again to see "
-            f"the current journals."
+            f"There is no journal '{journal_label(key)}' up to that closing date; preview again "
+            f"to see the current journals."
         )
 
 
 class DocumentNotFound(NotFound):
     def __init__(self, kind: str, erp_id: str) -> None:
         super().__init__(f"There is no {kind.replace('_', ' ')[:-1]} with id {erp_id} in the ERP.")
+
+
+class CorrectionNotFound(NotFound):
+    def __init__(self, number: str) -> None:
+        super().__init__(
+            f"There is no correction of {number} waiting up to that closing date; preview again "
+            f"to see the current corrections."
+        )
 
 
 class RunNotFound(NotFound):
@@ -100,6 +110,7 @@ class Problem:
     message: str
     subject: str = ""
     blocking: bool = True
+    field: str = ""  # the setting it is about ("stage:bulk_wine", "journal_tax_type"), if any
 
 
 class SyncRefused(AccountsSyncError):
@@ -119,8 +130,10 @@ class UnbalancedJournal(AccountsSyncError):
     code = "unbalanced_journal"
 
     def __init__(self, key: str, difference: str) -> None:
+        from .journals import journal_label
+
         super().__init__(
-            f"Journal {key} does not balance (off by {difference}); check that a rounding "
+            f"Journal {journal_label(key)} does not balance (off by {difference}); check that a rounding "
             f"account is mapped in Settings."
         )
 

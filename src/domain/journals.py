@@ -31,6 +31,15 @@ def parse_journal_key(key: str) -> tuple[date, MovementType]:
     return day, movement
 
 
+def journal_label(key: str) -> str:
+    """'2026-12-03-barrel_ageing' → 'Barrel fill / ageing on 3 Dec 2026': what people read."""
+    try:
+        day, movement = parse_journal_key(key)
+    except ValueError:
+        return key
+    return f"{movement.label} on {day.strftime('%d %b %Y').lstrip('0')}"
+
+
 def reference_marker(key: str) -> str:
     """The marker put in the narration so a journal can be found in Xero before any resend."""
     return f"[AS:{key}]"
@@ -199,7 +208,7 @@ def _journal(group_key: _GroupKey, lines: _Lines, count: int, mapping: AccountMa
     if len(built) < 2:
         return _GroupBuild(None, journal_problems, Problem(
             "journal_nets_to_zero",
-            f"{movement.label} on {day.isoformat()} moves cost only between batches that "
+            f"{journal_label(key)} moves cost only between batches that "
             f"share an account{' and tracking options' if mapping.tracking else ''} in Xero, "
             f"so there is nothing to post"
             f"{'' if mapping.tracking else '; map a tracking category in Settings to send it'}.",
@@ -335,7 +344,7 @@ def _balanced_lines(
         # never something to hide in the rounding account.
         problems.setdefault(key, Problem(
             "unbalanced_movements",
-            f"The cost moved out of batches and into batches on {key[:10]} ({key[11:]}) differs "
+            f"The cost moved out of batches and into batches in {journal_label(key)} differs "
             f"by {imbalance:f}; correct the operations in the ERP.",
             key,
         ))

@@ -9,6 +9,13 @@ from .costs import CostCategory, Stage
 from .documents import Kind, TrackingRef
 
 MAX_TRACKING_CATEGORIES = 2  # Xero allows at most two tracking categories per line
+# The longest values the mapping keeps: Xero's own limits (Account.Code is at most 10
+# characters, a tracking category name 100), and 40 for a tax type (Xero's are far shorter;
+# the plugin's table holds 40).
+MAX_ACCOUNT_CODE = 10
+MAX_TAX_TYPE = 40
+MAX_TRACKING_NAME = 100
+MAX_PAYMENT_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -21,10 +28,12 @@ class TrackingMapping:
 
 @dataclass(frozen=True)
 class TradeDefaults:
-    """Account and tax type for a trade document line that the ERP left without one."""
+    """Account and tax type for a trade document line that the ERP left without one, and the
+    payment terms that date a document the ERP left without a due date."""
 
     account_code: str = ""
     tax_type: str = ""
+    payment_days: int | None = None  # due this many days after the document's date
 
 
 @dataclass(frozen=True)

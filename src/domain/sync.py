@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from .corrections import CorrectionAction, Decision, SentState, XeroSeen
 from .documents import Kind
@@ -88,6 +89,17 @@ _RECORD_MOVES = {
 }
 
 
+class RefusedBy(StrEnum):
+    """Who refused a document: Accounts Sync before sending it, or Xero when it arrived."""
+
+    ACCOUNTS_SYNC = "accounts_sync"
+    XERO = "xero"
+
+    @property
+    def label(self) -> str:
+        return "Accounts Sync" if self is RefusedBy.ACCOUNTS_SYNC else "Xero"
+
+
 def idempotency_key(kind: Kind, erp_id: str, fingerprint: str) -> str:
     """Deterministic: the same content of the same document always gets the same key."""
     return f"as-{kind.value}-{erp_id}-{fingerprint[:16]}"
@@ -106,8 +118,11 @@ class CorrectionLink:
     original_erp_id: str
     action: CorrectionAction
     target_xero_id: str = ""  # the original's object in Xero
-    net_change: Decimal = Decimal("0.00")
+    net_change: Decimal = Decimal("0.00")  # what it changes in the original, signed
+    amount: Decimal = Decimal("0.00")  # what the adjustment document or allocation is worth
+    due_before: Decimal | None = None  # owing on the original in Xero when it was planned
     number: str = ""  # of the adjustment document or journal it creates, if any
+    document_type: str = ""  # of the adjustment document, or of the original it changes
     allocate_to: str = ""  # the invoice the created credit note is allocated to, if any
     previous: SentState | None = None
     reason: str = ""
@@ -140,6 +155,7 @@ class SyncRecord:
     xero_seen: XeroSeen | None = None
     decision: Decision | None = None  # a person's say on a correction only they can decide
     correction: CorrectionLink | None = None  # set on correction records only
+    refused_by: RefusedBy | None = None  # set with a failure: who refused it
 
     def _move(self, to: SyncState, **changes: object) -> SyncRecord:
         if to not in _RECORD_MOVES[self.state]:
@@ -150,14 +166,16 @@ class SyncRecord:
 
     def start(self, run_id: int, fingerprint: str, sent: SentState | None = None) -> SyncRecord:
         """In flight under a key of its content; `sent` is what Xero will hold once it lands,
-        kept from now on, so a look-up that finds it in Xero knows what it holds."""
+        kept from now on, so a look-up that finds it in Xero knows what it holds. The last
+        reason is kept while it is being sent: should the run stop before Xero answers, the
+        person still sees why it failed before (see `unconfirmed`)."""
         return self._move(
             SyncState.IN_FLIGHT,
             run_id=run_id,
             fingerprint=fingerprint,
             idempotency_key=idempotency_key(self.kind, self.erp_id, fingerprint),
             attempts=self.attempts + 1,
-            last_error="",
+            refused_by=None,
             sent=sent if sent is not None else self.sent,
         )
 
@@ -169,10 +187,34 @@ class SyncRecord:
             seen = XeroSeen.written(self.sent, self.kind is Kind.JOURNALS, status)
         return self._move(SyncState.SYNCED, xero_id=xero_id, last_error="", synced_at=at,
                           xero_status=status, xero_updated_at=updated_at or self.xero_updated_at,
-                          xero_seen=seen)
+                          xero_seen=seen, refused_by=None)
 
-    def fail(self, error: str) -> SyncRecord:
-        return self._move(SyncState.FAILED, last_error=error)
+    def fail(self, error: str, by: RefusedBy = RefusedBy.XERO) -> SyncRecord:
+        return self._move(SyncState.FAILED, last_error=error, refused_by=by)
+
+    def unconfirmed(self, why: str) -> SyncRecord:
+        """Still in flight after its run ended: say why and what to do, keep the earlier reason."""
+        if self.state is not SyncState.IN_FLIGHT:
+            return self
+        earlier = self.last_error
+        if earlier.startswith(UNCONFIRMED_PREFIX):
+            earlier = earlier.split(EARLIER_MARK, 1)[1] if EARLIER_MARK in earlier else ""
+        text = f"{UNCONFIRMED_PREFIX} {why} {UNCONFIRMED_ACTION}"
+        return replace(self, last_error=text + (f"{EARLIER_MARK}{earlier}" if earlier else ""))
+
+
+UNCONFIRMED_PREFIX = "Not confirmed by Xero:"
+UNCONFIRMED_ACTION = ("Press Retry (reconnect first if the console asks): Accounts Sync looks it "
+                      "up in Xero before sending it again, so it is never sent twice.")
+EARLIER_MARK = " Before that: "
+
+
+class Failure(NamedTuple):
+    """One document a run could not get into Xero, and who refused it."""
+
+    number: str
+    reason: str
+    by: str = RefusedBy.XERO.value
 
 
 MAX_FAILURES_KEPT = 200
@@ -217,7 +259,8 @@ class SyncRun:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     heartbeat_at: datetime | None = None
-    failures: tuple[tuple[str, str], ...] = field(default=())  # (document number, reason)
+    failures: tuple[Failure, ...] = field(default=())
+    note: str = ""  # while running: what it is doing or waiting for (e.g. Xero's limits)
 
     def _move(self, to: RunState, **changes: object) -> SyncRun:
         if to not in _RUN_MOVES[self.state]:
@@ -233,32 +276,57 @@ class SyncRun:
         done: int,
         created: int,
         failed: int,
-        failures: list[tuple[str, str]],
+        failures: list[Failure] | list[tuple[str, str, str]],
         at: datetime,
     ) -> SyncRun:
         """Count one settled batch; only the first failures are kept, the count stays exact."""
         if self.state is not RunState.RUNNING:
             raise InvalidTransition(f"Run {self.id} is {self.state.value}, not running.")
+        kept = tuple(Failure(*f) for f in failures)
         return replace(
             self,
             done=self.done + done,
             created=self.created + created,
             failed=self.failed + failed,
-            failures=(self.failures + tuple(failures))[:MAX_FAILURES_KEPT],
+            failures=(self.failures + kept)[:MAX_FAILURES_KEPT],
             heartbeat_at=at,
+            note="",
         )
 
-    def finish(self, at: datetime) -> SyncRun:
+    def noting(self, note: str) -> SyncRun:
+        return replace(self, note=note)
+
+    def finish(self, at: datetime, confirmed: int = 0) -> SyncRun:
+        """`confirmed`: documents an earlier, stopped run had got into Xero, found there by this
+        one before it sent anything (never sent again)."""
         to = RunState.FAILED if self.failed else RunState.SUCCEEDED
-        message = (
-            f"{self.created} sent, {self.failed} failed."
-            if self.failed
-            else f"{self.created} sent to Xero."
-        )
-        return self._move(to, finished_at=at, message=message)
+        return self._move(to, finished_at=at, message=self.summary(confirmed), note="")
+
+    def summary(self, confirmed: int = 0) -> str:
+        """What the run did, in the words an accountant reads: '179 of 180 sent, 1 failed.'"""
+        what = self.kind.label.lower()
+        found = (f"{confirmed:,} confirmed in Xero (an earlier sync sent "
+                 f"{'them' if confirmed > 1 else 'it'} before it stopped)") if confirmed else ""
+        if self.total == 0 and not self.done:
+            if found:
+                return f"{found[0].upper()}{found[1:]}; nothing else to send."
+            return (f"Nothing to send: every {what[:-1]} up to "
+                    f"{self.closing_date.strftime('%d %b %Y').lstrip('0')} is already in Xero.")
+        if not self.failed:
+            already = self.total - self.created
+            text = f"{self.created:,} sent to Xero" + (
+                f" ({already:,} already there)" if already > 0 else "")
+        else:
+            text = f"{self.created:,} of {self.total:,} sent, {self.failed:,} failed"
+        return f"{text}; {found}." if found else f"{text}."
 
     def abort(self, message: str, at: datetime) -> SyncRun:
-        return self._move(RunState.ABORTED, finished_at=at, message=message)
+        return self._move(RunState.ABORTED, finished_at=at, message=message, note="")
+
+    @property
+    def refused_locally(self) -> int:
+        """Failures kept that Accounts Sync refused itself (the rest Xero refused)."""
+        return sum(1 for f in self.failures if f.by == RefusedBy.ACCOUNTS_SYNC.value)
 
     @property
     def is_active(self) -> bool:

@@ -18,20 +18,27 @@ import click
 from flask.cli import AppGroup
 
 from ..adapters.jobs.rq_worker import build_worker
+from ..application.decide_correction import DecisionRequest
+from ..application.plan_corrections import CorrectionsRequest
 from ..application.post_journals import PostJournalsRequest
 from ..application.preview_unsynced import PreviewRequest
 from ..application.recover_runs import RecoverRequest, RecoverResult
 from ..application.sync_documents import SyncDocumentsRequest
+from ..application.xero_changes import LookRequest
+from ..domain.corrections import Choice
 from ..domain.documents import TRADE_KINDS, Kind
 from ..domain.errors import AccountsSyncError
+from ..domain.money import format_money
 from ..domain.sync import JournalMode, RunState, parse_closing_date
-from .extension import container, state
+from .corrections import corrections_json
 from .presenters import preview_json, status_json
+from .services import container, state
 from .valuation import valuation_csv, valuation_json, valuation_request
 
 cli = AppGroup("accounts-sync", help="Preview and push ERP documents and journals to Xero.")
 
-KIND_NAMES = [k.value for k in TRADE_KINDS] + [k.value.replace("_", "-") for k in TRADE_KINDS]
+SYNC_KINDS = (*TRADE_KINDS, Kind.CORRECTIONS)
+KIND_NAMES = [k.value for k in SYNC_KINDS] + [k.value.replace("_", "-") for k in SYNC_KINDS]
 
 
 def plain_errors(command: Callable) -> Callable:
@@ -75,6 +82,9 @@ def preview_command(closing_date: str | None, as_json: bool) -> None:
     click.echo(f"{'Group':<20}{'Count':>10}{'Total':>16}")
     for label, count, total in rows:
         click.echo(f"{label:<20}{count:>10,}{total:>16}")
+    corrections = body["corrections"]
+    if corrections["count"]:
+        click.echo(f"{'Corrections':<20}{corrections['count']:>10,}{corrections['net_change']:>16}")
     for problem in body["problems"]:
         click.echo(f"! {problem['message']}")
     for warning in body["warnings"]:
@@ -83,8 +93,9 @@ def preview_command(closing_date: str | None, as_json: bool) -> None:
 
 def _report(run) -> None:
     click.echo(f"Run {run.id} {run.state.value}: {run.message}")
-    for number, reason in run.failures:
-        click.echo(f"  {number}: {reason}")
+    for failure in run.failures:
+        by = "refused by Accounts Sync" if failure.by == "accounts_sync" else "refused by Xero"
+        click.echo(f"  {failure.number} ({by}): {failure.reason}")
     if run.state is not RunState.SUCCEEDED:
         sys.exit(1)
 
@@ -95,10 +106,66 @@ def _report(run) -> None:
 @user_option
 @plain_errors
 def sync_command(kind: str, closing_date: str | None, user: str | None) -> None:
-    """Send every unsynced document of KIND (sales_orders, purchase_orders, refunds)."""
+    """Send every unsynced document of KIND (sales_orders, purchase_orders, refunds), or the
+    corrections of what was already sent (corrections)."""
     run = container().sync_documents().execute(
         SyncDocumentsRequest(Kind.parse(kind), _closing(closing_date), _user(user)))
     _report(run)
+
+
+@cli.command("corrections")
+@closing_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a list.")
+@plain_errors
+def corrections_command(closing_date: str | None, as_json: bool) -> None:
+    """What must change in Xero for what was already sent: edits, cancellations, late costs."""
+    services = container()
+    plan = services.plan_corrections().execute(CorrectionsRequest(_closing(closing_date)))
+    if as_json:
+        gateway = services.gateway()
+        click.echo(json.dumps(corrections_json(
+            plan, lambda c: gateway.web_url(c.kind, c.xero_id) if c.xero_id else ""), indent=2))
+        return
+    if not plan.corrections:
+        click.echo(f"Nothing to correct up to {plan.closing_date}: Xero holds what the ERP says.")
+        return
+    click.echo(f"{plan.count:,} corrections up to {plan.closing_date}, net change "
+               f"{format_money(plan.net_change)}; {len(plan.to_decide)} need a decision, "
+               f"{len(plan.held)} held.")
+    for c in plan.corrections:
+        click.echo(f"{c.kind.value:<16}{c.number:<16}{format_money(c.old_total):>14} → "
+                   f"{format_money(c.new_total):<14}{c.action.label}")
+        click.echo(f"{'':<16}{c.reason}")
+        if c.choices:
+            click.echo(f"{'':<16}decide: flask accounts-sync decide {c.kind.value} {c.erp_id} "
+                       f"{'|'.join(choice.value for choice in c.choices)}")
+
+
+@cli.command("decide")
+@click.argument("kind", type=click.Choice([k.value for k in (*TRADE_KINDS, Kind.JOURNALS)]),
+                metavar="KIND")
+@click.argument("erp_id")
+@click.argument("choice", type=click.Choice([c.value for c in Choice]), metavar="CHOICE")
+@closing_option
+@user_option
+@plain_errors
+def decide_command(kind: str, erp_id: str, choice: str, closing_date: str | None,
+                   user: str | None) -> None:
+    """Take a decision only a person can take on a correction (adjust, overwrite or accept)."""
+    decided = container().decide_correction().execute(DecisionRequest(
+        Kind.parse(kind), erp_id, Choice.parse(choice), _closing(closing_date), _user(user)))
+    click.echo(f"{decided.number}: {decided.action.label}. {decided.reason}")
+
+
+@cli.command("look-at-xero")
+@plain_errors
+def look_at_xero_command() -> None:
+    """Read what changed in Xero since the last look (nothing is sent)."""
+    result = container().look_at_xero().execute(LookRequest(force=True))
+    if not result.looked:
+        raise click.ClickException(result.reason or "Xero could not be asked.")
+    click.echo(f"Read {result.seen:,} changed objects: {result.changed:,} sent by Accounts Sync "
+               f"and changed in Xero since, {result.made_elsewhere:,} made in Xero by someone else.")
 
 
 @cli.command("post-journals")

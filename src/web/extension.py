@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask, current_app
+from flask import Flask
 
-from ..container import Container, build_container
+from ..container import build_container, weak_secret
+from . import csrf, headers
+from .cli import cli
+from .services import EXTENSION_KEY, State, container, state
+from .views import make_blueprint
+
+__all__ = ["AccountsSync", "ConfigurationError", "State", "container", "state"]
 
 PREFIX = "ACCOUNTS_SYNC_"
 
@@ -20,17 +26,12 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 
 # Keys that configure the web layer itself, not the container.
-_WEB_ONLY = {"URL_PREFIX", "BASE_TEMPLATE", "PERMISSION", "PERMISSION_CHECK", "PAGE_SIZE"}
+_WEB_ONLY = {"URL_PREFIX", "BASE_TEMPLATE", "PERMISSION", "PERMISSION_CHECK", "PAGE_SIZE",
+             "CONTENT_SECURITY_POLICY", "TIMEZONE", "TZINFO"}
 
 
 class ConfigurationError(RuntimeError):
     """Raised at start-up, before any request, when the host's configuration can't work."""
-
-
-@dataclass
-class State:
-    container: Container
-    settings: dict[str, Any]
 
 
 class AccountsSync:
@@ -46,32 +47,44 @@ class AccountsSync:
             raise ConfigurationError(
                 "Set ACCOUNTS_SYNC_DATABASE_URL to the host database (plugin tables live there)."
             )
+        weak = weak_secret(app.config.get("SECRET_KEY") or "")
+        if weak:
+            raise ConfigurationError(
+                f"The app's SECRET_KEY signs the sessions and CSRF tokens Accounts Sync relies "
+                f"on; it {weak}")
         if getattr(app, "login_manager", None) is None:
             raise ConfigurationError(
                 "Accounts Sync uses the host's flask-login LoginManager; initialise it first."
             )
+        app.config["ACCOUNTS_SYNC_TZINFO"] = _time_zone(app.config.get("ACCOUNTS_SYNC_TIMEZONE"))
         settings = {
             key[len(PREFIX):].lower(): value
             for key, value in app.config.items()
             if key.startswith(PREFIX) and key[len(PREFIX):] not in _WEB_ONLY
         }
         try:
-            container = build_container(settings)
+            services = build_container(settings)
         except ValueError as error:
             raise ConfigurationError(str(error)) from None
-        container.check_dependencies()
-        app.extensions["accounts_sync"] = State(container, settings)
-
-        from .cli import cli
-        from .views import make_blueprint
-
-        app.register_blueprint(make_blueprint(), url_prefix=app.config["ACCOUNTS_SYNC_URL_PREFIX"])
+        services.check_dependencies()
+        app.extensions[EXTENSION_KEY] = State(services, settings)
+        blueprint = make_blueprint()
+        csrf.install(app, blueprint)
+        headers.install(blueprint)
+        app.register_blueprint(blueprint, url_prefix=app.config["ACCOUNTS_SYNC_URL_PREFIX"])
         app.cli.add_command(cli)
 
 
-def state() -> State:
-    return current_app.extensions["accounts_sync"]
+def _time_zone(name: Any) -> Any:
+    """Times are shown in the host's zone: ACCOUNTS_SYNC_TIMEZONE ('Australia/Adelaide'), else
+    the server's own (None)."""
+    if not name:
+        return None
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"ACCOUNTS_SYNC_TIMEZONE '{name}' is not a time zone; use a name such as "
+            f"Australia/Adelaide."
+        ) from None
 
-
-def container() -> Container:
-    return state().container

@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from flask import Response, jsonify, render_template, request
+from flask import Response, render_template, request
 
 from ..application.value_inventory import ValuationRequest, ValuationResult
 from ..domain.costs import Stage
@@ -19,7 +19,7 @@ from ..domain.errors import ClosingDateInFuture, InvalidRequest
 from ..domain.inventory import InventoryValuation
 from ..domain.money import format_money
 from ..domain.sync import parse_closing_date
-from .extension import container
+from .services import container
 
 CSV_COLUMNS = ("section", "account", "tracking", "vintage", "code", "name", "litres", "cases",
                "cost", "unit_cost", "url")
@@ -69,10 +69,6 @@ def inventory_valuation_csv() -> Any:
     name = f"inventory-valuation-{result.valuation.closing_date.isoformat()}.csv"
     return Response(valuation_csv(result), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
-
-
-def api_inventory_valuation() -> Any:
-    return jsonify(valuation_json(_value()))
 
 
 # ----------------------------------------------------------------------------- presenters
@@ -158,7 +154,7 @@ def valuation_json(result: ValuationResult) -> dict[str, Any]:
         },
         "accounts": [
             {"account_code": a.account_code, "stage": a.stage.value, "amount": format_money(a.amount),
-             "tracking": [{"category": t.category, "option": t.option} for t in a.tracking]}
+             "tracking": [{"name": t.category, "option": t.option} for t in a.tracking]}
             for a in v.accounts
         ],
         "account_totals": [

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
     current_app,
     flash,
-    jsonify,
     redirect,
     render_template,
     request,
@@ -18,30 +18,44 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from flask_wtf.csrf import generate_csrf, validate_csrf
-from wtforms import ValidationError
+from flask_wtf.csrf import generate_csrf
 
+from ..application.decide_correction import DecisionRequest
 from ..application.journal_detail import JournalDetailRequest
 from ..application.list_unsynced import ListRequest
+from ..application.plan_corrections import CorrectionsRequest
 from ..application.preview_unsynced import PreviewRequest
 from ..application.start_sync import SyncRequest
+from ..domain.corrections import Choice
 from ..domain.costs import Stage
 from ..domain.documents import TRADE_KINDS, Kind
 from ..domain.errors import InvalidRequest, MappingRefused, RunAlreadyActive
 from ..domain.money import money
 from ..domain.sync import JournalMode, SyncRun, parse_closing_date
-from . import valuation
+from . import api, csrf, valuation
+from .api_models import MAX_ID
+from .corrections import state_words, xero_kind
 from .errors import error_response, register_error_handlers
-from .extension import container, state
-from .mapping_form import OVERRIDABLE, TRACKING_ATTRIBUTES, TRACKING_SLOTS, mapping_from_form
+from .mapping_form import (
+    OVERRIDABLE,
+    TRACKING_ATTRIBUTES,
+    TRACKING_SLOTS,
+    form_field,
+    mapping_from_form,
+)
 from .permissions import refuse_unless_permitted
 from .presenters import (
-    document_list_json,
-    journal_detail_json,
-    preview_json,
-    run_json,
-    status_json,
+    document_label,
+    local_time,
+    natural_key,
+    record_state_label,
+    refused_by_label,
+    run_headline,
+    run_progress_text,
+    split_unconfirmed,
+    what_to_do,
 )
+from .services import container, state
 
 
 def make_blueprint() -> Blueprint:
@@ -54,14 +68,16 @@ def make_blueprint() -> Blueprint:
         refused = refuse_unless_permitted(current_app.config["ACCOUNTS_SYNC_PERMISSION"])
         if refused is not None:
             return refused
-        if request.method == "POST" and "csrf" not in current_app.extensions:
-            try:
-                validate_csrf(request.form.get("csrf_token") or request.headers.get("X-CSRFToken"))
-            except ValidationError:
-                return error_response(400, "csrf_failed",
-                                      "The form has expired or was not sent from this page; "
-                                      "reload the page and try again.")
+        if csrf.csrf_refusal() is not None:
+            return error_response(400, "csrf_failed", csrf.MESSAGE)
         return None
+
+    @bp.after_request
+    def _no_store(response: Any) -> Any:
+        # Back after a sync must never show the old preview: nothing of the plugin is cached.
+        if request.endpoint != "accounts_sync.static":
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
     @bp.context_processor
     def _layout() -> dict[str, Any]:
@@ -69,18 +85,35 @@ def make_blueprint() -> Blueprint:
             "base_template": current_app.config["ACCOUNTS_SYNC_BASE_TEMPLATE"],
             "csrf_token": generate_csrf,
             "kinds": TRADE_KINDS,
+            "run_headline": run_headline,
+            "run_progress_text": run_progress_text,
+            "what_to_do": what_to_do,
+            "document_label": document_label,
+            "refused_by_label": refused_by_label,
+            "record_state_label": record_state_label,
+            "split_unconfirmed": split_unconfirmed,
+            "time_zone_name": time_zone_name,
+            "form_field": form_field,
         }
 
     bp.add_app_template_filter(as_money, "as_money")
     bp.add_app_template_filter(as_date, "as_date")
+    bp.add_app_template_filter(as_time, "as_time")
+    bp.add_app_template_filter(as_count, "as_count")
     register_error_handlers(bp)
 
     bp.add_url_rule("/", "console", console)
     bp.add_url_rule("/preview", "preview", preview)
     bp.add_url_rule("/documents/<kind>", "documents", documents)
     bp.add_url_rule("/journals/<key>", "journal", journal)
+    bp.add_url_rule("/corrections", "corrections", corrections_page)
+    bp.add_url_rule("/corrections/decide", "decide_correction", decide_correction,
+                    methods=["POST"])
     bp.add_url_rule("/sync", "start_sync", start_sync, methods=["POST"])
-    bp.add_url_rule("/runs/<int:run_id>", "run", run_page)
+    bp.add_url_rule(f"/runs/<int(max={MAX_ID}):run_id>", "run", run_page)
+    bp.add_url_rule(f"/runs/<int(max={MAX_ID}):run_id>/dismiss", "dismiss_run", dismiss_run,
+                    methods=["POST"])
+    bp.add_url_rule("/xero/refresh", "xero_refresh", xero_refresh, methods=["POST"])
     bp.add_url_rule("/history", "history", history)
     bp.add_url_rule("/settings", "settings", settings_page, methods=["GET", "POST"])
     bp.add_url_rule("/inventory-valuation", "inventory_valuation", valuation.inventory_valuation)
@@ -90,15 +123,7 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule("/xero/callback", "xero_callback", xero_callback)
     bp.add_url_rule("/xero/tenant", "xero_tenant", xero_tenant, methods=["POST"])
     bp.add_url_rule("/xero/disconnect", "xero_disconnect", xero_disconnect, methods=["POST"])
-    bp.add_url_rule("/api/preview", "api_preview", api_preview)
-    bp.add_url_rule("/api/status", "api_status", api_status)
-    bp.add_url_rule("/api/documents/<kind>", "api_documents", api_documents)
-    bp.add_url_rule("/api/journals/<key>", "api_journal", api_journal)
-    bp.add_url_rule("/api/sync", "api_sync", api_sync, methods=["POST"])
-    bp.add_url_rule("/api/runs", "api_runs", api_runs)
-    bp.add_url_rule("/api/runs/<int:run_id>", "api_run", api_run)
-    bp.add_url_rule("/api/inventory-valuation", "api_inventory_valuation",
-                    valuation.api_inventory_valuation)
+    api.register(bp)
     return bp
 
 
@@ -115,6 +140,53 @@ def as_date(value: date | None) -> str:
     fmt = current_app.config.get("ACCOUNTS_SYNC_DATE_FORMAT") or current_app.config.get(
         "HOST_DATE_FORMAT", "%d %b %Y")
     return value.strftime(fmt).lstrip("0")
+
+
+def as_count(value: int | None) -> str:
+    return f"{int(value or 0):,}"
+
+
+def as_time(value: datetime | None, with_zone: bool = True) -> str:
+    """A moment in the host's time zone (ACCOUNTS_SYNC_TIMEZONE, else the server's own)."""
+    moment = local_time(value, current_app.config.get("ACCOUNTS_SYNC_TZINFO"))
+    if moment is None:
+        return ""
+    text = f"{as_date(moment.date())} {moment.strftime('%H:%M')}"
+    return f"{text} {moment.strftime('%Z')}".strip() if with_zone else text
+
+
+def time_zone_name() -> str:
+    moment = local_time(datetime.now().astimezone(), current_app.config.get("ACCOUNTS_SYNC_TZINFO"))
+    return moment.strftime("%Z") if moment else ""
+
+
+# ----------------------------------------------------------------------------- outcomes
+
+DISMISSED_KEY = "accounts_sync_dismissed_runs"
+
+
+def outcomes(status: Any, kinds: tuple[Kind, ...]) -> list[SyncRun]:
+    """The ended runs of these kinds whose outcome this person has not dismissed: shown on the
+    page until they are (a run's result never vanishes with a reload)."""
+    dismissed = set(session.get(DISMISSED_KEY, ()))
+    return [run for kind in kinds if (run := status.last_runs.get(kind)) is not None
+            and not run.is_active and run.id not in dismissed]
+
+
+def dismiss_run(run_id: int) -> Any:
+    dismissed = [i for i in session.get(DISMISSED_KEY, ()) if i != run_id][-49:]
+    session[DISMISSED_KEY] = dismissed + [run_id]
+    return redirect(_safe_next(request.form.get("next")) or url_for("accounts_sync.console"))
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path on this site (never another host) may be gone back to."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
 
 
 def user_name() -> str:
@@ -157,10 +229,25 @@ def _start(form: Any) -> tuple[SyncRun, bool]:
 
 
 def console() -> Any:
-    status = container().get_status().execute()
+    status = container().get_status().execute(with_chart=True)
     today = container().clock().today()
     return render_template("accounts_sync/console.html", status=status, today=today,
-                           xero_enabled=xero_enabled())
+                           xero_enabled=xero_enabled(), outcomes=outcomes(status, tuple(Kind)))
+
+
+def xero_refresh() -> Any:
+    """Read Xero's chart again now (after someone restored an account or moved a lock date)."""
+    status = container().get_status().execute(refresh=True)
+    chart = status.chart
+    if chart is None:
+        flash(status.chart_problem.message if status.chart_problem else
+              "Accounts Sync is not connected to Xero; press Connect first.", "warning")
+    else:
+        lock = chart.organisation.lock_date
+        flash(f"Read Xero's chart of accounts again at {as_time(chart.read_at)}: "
+              f"{len(chart.accounts):,} accounts, "
+              + (f"locked up to {as_date(lock)}." if lock else "no lock date."), "success")
+    return redirect(_safe_next(request.form.get("next")) or url_for("accounts_sync.console"))
 
 
 # ----------------------------------------------------------------------------- Xero connection
@@ -182,6 +269,7 @@ def xero_callback() -> Any:
     tenants = container().xero_connector().complete(
         _callback_url(), request.url, session.pop(STATE_KEY, None), user_name()
     )
+    container().gateway().forget_chart()  # a new connection: read its chart afresh
     if len(tenants) > 1:
         return render_template("accounts_sync/choose_tenant.html", tenants=tenants)
     flash(f"Connected to {tenants[0].name}.", "success")
@@ -191,12 +279,14 @@ def xero_callback() -> Any:
 def xero_tenant() -> Any:
     connection = container().xero_connector().choose_tenant(request.form.get("tenant_id", ""),
                                                             user_name())
+    container().gateway().forget_chart()
     flash(f"Connected to {connection.organisation_name}.", "success")
     return redirect(url_for("accounts_sync.console"))
 
 
 def xero_disconnect() -> Any:
     confirmed = container().xero_connector().disconnect(user_name())
+    container().gateway().forget_chart()
     flash("Disconnected from Xero." if confirmed else
           "Disconnected here; Xero did not confirm, so also remove the app in Xero's settings.",
           "success" if confirmed else "warning")
@@ -212,14 +302,17 @@ def preview() -> Any:
     status = container().get_status().execute()
     shown = max(JOURNALS_PER_PAGE, request.args.get("journals", JOURNALS_PER_PAGE, type=int))
     return render_template("accounts_sync/preview.html", preview=result, status=status,
-                           journals_shown=shown, journal_run=status.active_runs.get(Kind.JOURNALS))
+                           journals_shown=shown, journal_run=status.active_runs.get(Kind.JOURNALS),
+                           outcomes=outcomes(status, tuple(Kind)))
 
 
 def documents(kind: str) -> Any:
     listing = container().list_unsynced().execute(ListRequest(
         trade_kind(kind), closing_date_arg(), request.args.get("after") or None, page_size()))
-    active = container().get_status().execute().active_runs.get(listing.kind)
-    return render_template("accounts_sync/documents.html", listing=listing, active=active)
+    status = container().get_status().execute()
+    active = status.active_runs.get(listing.kind)
+    return render_template("accounts_sync/documents.html", listing=listing, active=active,
+                           outcomes=outcomes(status, (listing.kind,)))
 
 
 def journal(key: str) -> Any:
@@ -227,7 +320,32 @@ def journal(key: str) -> Any:
     status = container().get_status().execute()
     return render_template("accounts_sync/journal.html", detail=detail, status=status,
                            closing_date=closing_date_arg(),
-                           journal_run=status.active_runs.get(Kind.JOURNALS))
+                           journal_run=status.active_runs.get(Kind.JOURNALS),
+                           outcomes=outcomes(status, (Kind.JOURNALS,)))
+
+
+def corrections_page() -> Any:
+    closing_date = closing_date_arg()
+    services = container()
+    plan = services.plan_corrections().execute(CorrectionsRequest(closing_date))
+    gateway = services.gateway()
+    links = {(c.kind, c.erp_id): gateway.web_url(c.kind, c.xero_id) for c in plan.corrections
+             if c.xero_id}
+    changes = services.list_xero_changes().execute(50)
+    status = services.get_status().execute()
+    return render_template("accounts_sync/corrections.html", plan=plan, xero_links=links,
+                           xero_changes=changes, active=status.active_runs.get(Kind.CORRECTIONS),
+                           state_words=state_words)
+
+
+def decide_correction() -> Any:
+    form = request.form
+    decided = container().decide_correction().execute(DecisionRequest(
+        Kind.parse(form.get("kind", "")), form.get("erp_id", ""), Choice.parse(form.get("choice", "")),
+        closing_date_arg(form), user_name()))
+    flash(f"{decided.number}: {decided.action.label}. {decided.reason}", "success")
+    return redirect(url_for("accounts_sync.corrections",
+                            closing_date=closing_date_arg(form).isoformat()))
 
 
 def start_sync() -> Any:
@@ -241,13 +359,20 @@ def start_sync() -> Any:
 def run_page(run_id: int) -> Any:
     detail = container().get_run_detail().execute(run_id, request.args.get("after") or None)
     gateway = container().gateway()
-    links = {r.erp_id: gateway.web_url(r.kind, r.xero_id) for r in detail.records if r.xero_id}
+    links = {r.erp_id: gateway.web_url(xero_kind(r), r.xero_id) for r in detail.records
+             if r.xero_id}
+    originals = {r.erp_id: gateway.web_url(r.correction.original_kind, r.correction.target_xero_id)
+                 for r in detail.records if r.correction and r.correction.target_xero_id}
+    # Within a page, numbers in their natural order (the pages themselves follow it too).
+    records = sorted(detail.records, key=lambda r: natural_key(r.number))
     return render_template("accounts_sync/run.html", detail=detail, run=detail.run,
-                           xero_links=links)
+                           records=records, xero_links=links, original_links=originals,
+                           state_words=state_words)
 
 
 def history() -> Any:
     before = request.args.get("before", type=int)
+    before = before if before is not None and 1 <= before <= MAX_ID else None  # else: from the newest
     runs = container().list_runs().execute(limit=page_size() + 1, before_id=before)
     more = len(runs) > page_size()
     runs = runs[:page_size()]
@@ -257,59 +382,22 @@ def history() -> Any:
 
 def settings_page() -> Any:
     problems: list[Any] = []
+    submitted: dict[str, str] = {}
     if request.method == "POST":
+        mapping, unreadable = mapping_from_form(request.form)
+        submitted = {name: request.form.get(name, "") for name in request.form}
         try:
-            container().save_mapping().execute(mapping_from_form(request.form), user_name())
+            container().save_mapping().execute(mapping, user_name(), unreadable)
         except MappingRefused as refused:
             problems = refused.problems
         else:
             flash("Account mapping saved.", "success")
             return redirect(url_for("accounts_sync.settings"))
     view = container().get_settings().execute()
-    mapping = mapping_from_form(request.form) if problems else view.mapping
+    mapping = mapping_from_form(request.form)[0] if problems else view.mapping
+    invalid = {form_field(p.field): p.message for p in problems if p.field}
     return render_template("accounts_sync/settings.html", view=view, mapping=mapping,
-                           problems=problems, stages=list(Stage), overridable=OVERRIDABLE,
+                           problems=problems, invalid=invalid, submitted=submitted,
+                           stages=list(Stage), overridable=OVERRIDABLE,
                            tracking_attributes=TRACKING_ATTRIBUTES,
                            tracking_slots=TRACKING_SLOTS), (422 if problems else 200)
-
-
-# ----------------------------------------------------------------------------- API
-
-
-def api_preview() -> Any:
-    result = container().preview_unsynced().execute(PreviewRequest(closing_date_arg()))
-    return jsonify(preview_json(result))
-
-
-def api_status() -> Any:
-    return jsonify(status_json(container().get_status().execute()))
-
-
-def api_documents(kind: str) -> Any:
-    size = request.args.get("page_size", page_size(), type=int)
-    listing = container().list_unsynced().execute(ListRequest(
-        trade_kind(kind), closing_date_arg(), request.args.get("after") or None, size))
-    return jsonify(document_list_json(listing))
-
-
-def api_journal(key: str) -> Any:
-    detail = container().journal_detail().execute(JournalDetailRequest(key, closing_date_arg()))
-    return jsonify(journal_detail_json(detail))
-
-
-def api_sync() -> Any:
-    body = request.get_json(silent=True) or request.form
-    run, started = _start(body)
-    response = jsonify({"run": run_json(run), "started": started})
-    response.status_code = 202 if started else 200
-    return response
-
-
-def api_runs() -> Any:
-    runs = container().list_runs().execute(limit=page_size(),
-                                           before_id=request.args.get("before", type=int))
-    return jsonify({"runs": [run_json(r) for r in runs]})
-
-
-def api_run(run_id: int) -> Any:
-    return jsonify(run_json(container().get_run().execute(run_id)))

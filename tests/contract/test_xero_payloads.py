@@ -12,6 +12,7 @@ import pytest
 
 from accounts_sync.adapters.xero import payloads
 from accounts_sync.adapters.xero.payloads import PayloadProblem
+from accounts_sync.application.ports import Allocation
 from accounts_sync.domain.costs import MovementType
 from accounts_sync.domain.documents import (
     Contact,
@@ -156,6 +157,83 @@ def test_kinds_go_to_their_own_endpoint_only():
         payloads.invoice_payload(document(kind=Kind.REFUNDS), "AUTHORISED")
     with pytest.raises(PayloadProblem):
         payloads.credit_note_payload(document(kind=Kind.SALES_ORDERS), "AUTHORISED")
+
+
+XERO_ID = "7b2d4c1e-55aa-4f0e-9c3b-2e8d6f1a0b99"
+
+
+@pytest.mark.parametrize("kind, xero_type, schema", [
+    (Kind.PURCHASE_ORDERS, "ACCPAYCREDIT", "CreditNote"),  # a bill lowered
+    (Kind.SALES_ORDERS, "ACCRECCREDIT", "CreditNote"),  # a sale lowered
+    (Kind.REFUNDS, "ACCREC", "Invoice"),  # a refund lowered: the customer owes again
+    (Kind.PURCHASE_ORDERS, "ACCPAY", "Invoice"),  # a bill raised
+])
+def test_adjustments_are_built_as_their_xero_type(kind, xero_type, schema):
+    doc = replace(document(kind=kind, number="X-1-A1"), document_type=xero_type, fingerprint="")
+    payload = body(payloads.document_payload(doc, "AUTHORISED", CONTACT_ID))
+    assert_valid(schema, payload)
+    assert payload["Type"] == xero_type
+    build = payloads.invoice_payload if schema == "CreditNote" else payloads.credit_note_payload
+    with pytest.raises(PayloadProblem):
+        build(doc, "AUTHORISED")  # the other endpoint refuses it
+
+
+@pytest.mark.parametrize("kind", [Kind.SALES_ORDERS, Kind.REFUNDS])
+def test_an_update_is_the_creation_body_with_the_id_and_keeps_the_status_unless_given(kind):
+    doc = document(kind=kind, due_date=None if kind is Kind.REFUNDS else date(2026, 4, 30))
+    schema, id_field = ("Invoice", "InvoiceID") if kind is Kind.SALES_ORDERS else (
+        "CreditNote", "CreditNoteID")
+    created = body(payloads.document_payload(doc, "AUTHORISED", CONTACT_ID))
+    kept = body(payloads.document_payload(doc, "", CONTACT_ID, XERO_ID))
+    assert_valid(schema, kept)
+    assert_valid(f"{schema}s", {f"{schema}s": [kept]})
+    assert kept[id_field] == XERO_ID and "Status" not in kept
+    assert {k: v for k, v in kept.items() if k != id_field} == {
+        k: v for k, v in created.items() if k != "Status"}
+    authorised = body(payloads.document_payload(doc, "AUTHORISED", CONTACT_ID, XERO_ID))
+    assert authorised["Status"] == "AUTHORISED" and len(authorised["LineItems"]) == 2
+
+
+@pytest.mark.parametrize("document_type, status, schema", [
+    ("ACCREC", "VOIDED", "Invoice"), ("ACCPAY", "DELETED", "Invoice"),
+    ("ACCRECCREDIT", "VOIDED", "CreditNote"), ("ACCPAYCREDIT", "DELETED", "CreditNote"),
+    ("MANJOURNAL", "VOIDED", "ManualJournal"),
+])
+def test_voids_and_deletes_are_status_updates_that_match_the_spec(document_type, status, schema):
+    payload = body(payloads.status_payload(document_type, XERO_ID, status, "Bottling [AS:k]"))
+    assert_valid(schema, payload)  # ManualJournal requires its Narration: it is sent
+    assert payload["Status"] == status and XERO_ID in payload.values()
+    with pytest.raises(PayloadProblem):
+        payloads.status_payload("RECEIPT", XERO_ID, status)
+
+
+def test_a_journal_rewrite_carries_its_id_and_the_same_body():
+    mode = JournalMode.DRAFT
+    created = body(payloads.manual_journal_payload(journal(), mode))
+    rewrite = body(payloads.manual_journal_payload(journal(), mode, xero_id=XERO_ID))
+    assert_valid("ManualJournal", rewrite)
+    assert_valid("ManualJournals", {"ManualJournals": [rewrite]})
+    assert rewrite.pop("ManualJournalID") == XERO_ID and rewrite == created
+
+
+def test_an_allocation_matches_the_spec_and_is_never_zero():
+    allocation = Allocation("rf-1", XERO_ID, CONTACT_ID, Decimal("27.449"), date(2026, 3, 31))
+    payload = body(payloads.allocation_payload(allocation))
+    assert_valid("Allocation", payload)
+    assert_valid("Allocations", {"Allocations": [payload]})
+    assert payload == {"Invoice": {"InvoiceID": CONTACT_ID}, "Amount": Decimal("27.45"),
+                       "Date": "2026-03-31"}
+    with pytest.raises(PayloadProblem):
+        payloads.allocation_payload(replace(allocation, amount=Decimal("0.004")))
+
+
+def test_if_modified_since_goes_out_in_whole_utc_seconds():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    moment = datetime(2026, 11, 26, 19, 30, 5, 999000, tzinfo=timezone(timedelta(hours=10)))
+    assert payloads.http_timestamp(moment) == "2026-11-26T09:30:05"
+    assert payloads.parse_xero_datetime("/Date(1796288467361+0000)/") == datetime(
+        2026, 12, 3, 9, 1, 7, 361000, tzinfo=UTC)
 
 
 def test_contacts_to_create_match_the_spec():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -44,12 +44,12 @@ class SandboxClient:
     canned: dict[str, XeroResponse] = field(default_factory=dict)
 
     def _answer(self, method: str, path: str, params: dict | None, body: bytes | None = None,
-                key: str | None = None) -> XeroResponse:
+                key: str | None = None, extra: dict | None = None) -> XeroResponse:
         self.calls.append((method, path, dict(params or {})))
         if path in self.canned:
             return self.canned[path]
         headers = {"Authorization": f"Bearer {self.token}", "xero-tenant-id": AU_TENANT_ID,
-                   "Accept": "application/json"}
+                   "Accept": "application/json", **(extra or {})}
         if key:
             headers["Idempotency-Key"] = key
         with self.app.test_client() as http:
@@ -59,8 +59,13 @@ class SandboxClient:
                             payloads.decode_json(answer.data) if answer.data else None,
                             answer.get_data(as_text=True))
 
-    def get(self, tenant_id: str, path: str, params: dict | None = None) -> XeroResponse:
-        return self._answer("GET", path, params)
+    def get(self, tenant_id: str, path: str, params: dict | None = None,
+            headers: dict | None = None) -> XeroResponse:
+        return self._answer("GET", path, params, extra=headers)
+
+    def post(self, tenant_id: str, path: str, body: bytes, idempotency_key: str,
+             params: dict | None = None) -> XeroResponse:
+        return self._answer("POST", path, params, body, idempotency_key)
 
     def put(self, tenant_id: str, path: str, body: bytes, idempotency_key: str,
             params: dict | None = None) -> XeroResponse:
@@ -106,9 +111,11 @@ def sale(number: str, account: str = "4000", contact: str = SEED_CUSTOMER,
          erp_contact: str = "7") -> TradeDocument:
     return TradeDocument(
         kind=Kind.SALES_ORDERS, erp_id=number.split("-")[-1], number=number,
-        contact=Contact(f"customer:{erp_contact}", contact), date=date.today(), due_date=None,
+        contact=Contact(f"customer:{erp_contact}", contact), date=date.today(),
+        due_date=date.today() + timedelta(days=30),  # Xero refuses an approved invoice without
         currency="AUD",
-        lines=(DocumentLine("Shiraz", Decimal("6"), Decimal("19.9900"), account, "OUTPUT"),),
+        lines=(DocumentLine("Shiraz", Decimal("6"), Decimal("19.9900"), account, "OUTPUT",
+                            tax_amount=Decimal("11.99")),),
         url=f"https://erp.example/sales/{number}",
     )
 
@@ -146,8 +153,9 @@ def test_the_chart_is_read_from_xero_shaped_answers(gateway: XeroGateway, client
     assert chart.account("4000").is_active
     rates = {rate.tax_type: rate.rate for rate in chart.tax_rates}
     assert rates["OUTPUT"] == Decimal("10.0000")
-    assert chart.tracking == ()  # a run never needs them: read only for the settings page
-    tracking = {c.name: c.options for c in gateway.tracking_categories()}
+    # Read with the chart: the checks before a sync look at every line's tracking option.
+    tracking = {c.name: c.options for c in chart.tracking}
+    assert tracking == {c.name: c.options for c in gateway.tracking_categories()}
     assert "2024" in tracking["Vintage"] and "Reserve" in tracking["Brand"]
 
 
@@ -155,7 +163,7 @@ def test_the_chart_is_cached(gateway: XeroGateway, client: SandboxClient):
     gateway.chart()
     calls = len(client.calls)
     gateway.chart()
-    assert len(client.calls) == calls == 3  # Organisation, Accounts, TaxRates
+    assert len(client.calls) == calls == 4  # Organisation, Accounts, TaxRates, TrackingCategories
 
 
 # ------------------------------------------------------------------ writes
@@ -293,3 +301,80 @@ def test_look_ups_follow_xeros_pages(gateway: XeroGateway, client: SandboxClient
     records = [SyncRecord(Kind.JOURNALS, key, key, "f") for key in ("k3", "last", "absent")]
     assert gateway.find_existing(Kind.JOURNALS, records) == {"k3": "mj-3", "last": "mj-last"}
     assert [c[2]["page"] for c in client.calls if c[1] == "ManualJournals"] == ["1", "2"]
+
+
+# ------------------------------------------------------------------ Xero's side of the books
+
+
+def test_update_void_and_allocation_answers_match_the_spec_and_map_in_order(
+        gateway: XeroGateway, client: SandboxClient):
+    from accounts_sync.application.ports import Allocation, DocumentUpdate, StatusChange
+
+    invoice_id, other_id = (r.xero_id for r in gateway.push_invoices([sale("SO-1"), sale("SO-2")],
+                                                                     "contract-1"))
+    line = DocumentLine("Return", Decimal("1"), Decimal("10"), "4000", "OUTPUT", Decimal("1.00"))
+    refund = TradeDocument(Kind.REFUNDS, "9", "RF-9", Contact("customer:7", SEED_CUSTOMER),
+                           date.today(), None, "AUD", (line,))
+    [credit] = gateway.push_credit_notes([refund], "contract-2")
+    updated = gateway.update_documents([DocumentUpdate(invoice_id, sale("SO-1", account="4010")),
+                                        DocumentUpdate(other_id, sale("SO-2", account="9999"))],
+                                       "contract-3")
+    assert [r.created for r in updated] == [True, False]
+    assert "9999" in updated[1].errors[0]
+    post = client.calls[-1]
+    assert post[:2] == ("POST", "Invoices") and post[2]["summarizeErrors"] == "false"
+    answer = client._answer("GET", f"Invoices/{invoice_id}", None)
+    assert_valid("Invoices", json.loads(answer.text), strict=False)
+    [allocated] = gateway.allocate([Allocation("9", credit.xero_id, invoice_id, Decimal("11.00"),
+                                               date.today())], "contract-4")
+    assert allocated.created
+    assert client.calls[-1][:2] == ("PUT", f"CreditNotes/{credit.xero_id}/Allocations")
+    [voided] = gateway.change_status([StatusChange("2", other_id, "ACCREC", "VOIDED")],
+                                     "contract-5")
+    assert voided.created and voided.xero_id == other_id
+    states = gateway.object_states(Kind.REFUNDS, [credit.xero_id, invoice_id, other_id])
+    assert states[credit.xero_id].allocations == ((invoice_id, Decimal("11.00")),)
+    assert states[invoice_id].lines[0].account_code == "4010"
+    assert states[other_id].status == "VOIDED"
+    answer = client._answer("GET", "CreditNotes", {"where": f'CreditNoteID==Guid("{credit.xero_id}")',
+                                                   "page": "1"})
+    assert_valid("CreditNotes", json.loads(answer.text), strict=False)
+
+
+def test_trial_balance_and_journals_answers_match_the_spec_and_parse(
+        gateway: XeroGateway, client: SandboxClient):
+    gateway.push_invoices([sale("SO-1"), sale("SO-2")], "contract-tb")
+    answer = client.get(AU_TENANT_ID, "Reports/TrialBalance", {"date": date.today().isoformat()})
+    assert_valid("ReportWithRows", json.loads(answer.text), strict=False)
+    rows = {r.account_code: r for r in gateway.trial_balance(date.today())}
+    assert set(rows) == {"610", "820", "4000"}
+    assert rows["610"].debit == Decimal("263.86") and rows["610"].account_type == "CURRENT"
+    assert rows["4000"].credit == Decimal("239.88") and rows["4000"].section == "Revenue"
+    assert rows["820"].name == "GST" and rows["820"].balance == Decimal("-23.98")
+    answer = client.get(AU_TENANT_ID, "Journals", {"offset": "0"})
+    assert_valid("Journals", json.loads(answer.text), strict=False)
+    journals = gateway.journals()
+    assert [(j.number, j.source_type) for j in journals] == [(1, "ACCREC"), (2, "ACCREC")]
+    assert journals[0].lines[0].account_id and journals[0].date == date.today()
+
+
+def test_changed_since_sends_if_modified_since_and_orders_by_update(
+        gateway: XeroGateway, client: SandboxClient):
+    from datetime import UTC, datetime
+
+    gateway.push_invoices([sale("SO-1")], "contract-ims")
+    seen: list[dict] = []
+    original = client._answer
+
+    def spy(method, path, params, body=None, key=None, extra=None):
+        seen.append(dict(extra or {}))
+        return original(method, path, params, body, key, extra)
+
+    client._answer = spy  # type: ignore[method-assign]
+    page = gateway.changed_since(Kind.SALES_ORDERS, datetime(2000, 1, 1, tzinfo=UTC))
+    assert [s.number for s in page.items] == ["SO-1"] and page.next_page is None
+    assert seen[-1] == {"If-Modified-Since": "2000-01-01T00:00:00"}
+    assert client.calls[-1][2] == {"page": "1", "order": "UpdatedDateUTC ASC",
+                                   "where": 'Type=="ACCREC"', "unitdp": "4"}
+    assert gateway.changed_since(Kind.SALES_ORDERS, datetime(2999, 1, 1, tzinfo=UTC)).items == ()
+

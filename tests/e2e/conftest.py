@@ -31,9 +31,16 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
+    for base, _instance in running_demo(tmp_path_factory):
+        yield base
+
+
+def running_demo(tmp_path_factory, scale: str = "0.2"):
+    """A demo of its own, as `make demo` runs it: modules that change the books use their own."""
     port = free_port()
     instance = tmp_path_factory.mktemp("demo-instance")
-    env = {**os.environ, "PORT": str(port), "DEMO_INSTANCE_DIR": str(instance), "DEMO_SCALE": "0.2"}
+    env = {**os.environ, "PORT": str(port), "DEMO_INSTANCE_DIR": str(instance), "DEMO_SCALE": scale,
+           "DEMO_SANDBOX_TEST_HOOKS": "1"}
     env.pop("ACCOUNTS_SYNC_DATABASE_URL", None)
     log = open(instance / "demo.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen([sys.executable, "-m", "accounts_sync.demo", "serve"], env=env,
@@ -54,11 +61,14 @@ def demo(tmp_path_factory):
         log.close()
         pytest.fail("The demo did not start:\n" + (instance / "demo.log").read_text()[-3000:],
                     pytrace=False)
-    yield base
-    process.terminate()
-    process.wait(10)
-    log.close()
-    shutil.copy(instance / "demo.log", ARTIFACTS / "demo.log") if ARTIFACTS.exists() else None
+    try:
+        yield base, instance
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+        if ARTIFACTS.exists():
+            shutil.copy(instance / "demo.log", ARTIFACTS / f"demo-{port}.log")
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +93,22 @@ class Shots:
         self.count += 1
         self.page.screenshot(path=str(ARTIFACTS / f"{self.prefix}-{self.count:02d}-{name}.png"),
                              full_page=False)
+
+    def widths(self, name: str, widths: tuple[int, ...] = (1400, 390)) -> None:
+        """The page at each width (its top 1,800 px), and proof that it never scrolls sideways
+        (long strings wrap)."""
+        self.count += 1
+        page = self.page
+        before = page.viewport_size
+        for width in widths:
+            page.set_viewport_size({"width": width, "height": 900})
+            page.wait_for_timeout(50)
+            wide = page.evaluate("document.documentElement.scrollWidth")
+            assert wide <= width, f"{name} scrolls sideways at {width} px ({wide} px wide)"
+            height = min(page.evaluate("document.documentElement.scrollHeight"), 1800)
+            page.screenshot(path=str(ARTIFACTS / f"{self.prefix}-{self.count:02d}-{name}-{width}.png"),
+                            full_page=True, clip={"x": 0, "y": 0, "width": width, "height": height})
+        page.set_viewport_size(before)
 
 
 @pytest.fixture

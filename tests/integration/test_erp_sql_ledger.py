@@ -166,7 +166,8 @@ def test_runs_round_trip_with_progress_and_failures(uow_factory):
         run = uow.ledger.claim_run(Kind.REFUNDS, CLOSING, "maria", None, AT)
         uow.commit()
     run = run.start(total=3, at=AT + timedelta(seconds=1))
-    run = run.progress(3, 1, 2, [("RF-1", "Contact archived"), ("RF-2", "Locked period")],
+    run = run.progress(3, 1, 2, [("RF-1", "Contact archived", "xero"),
+                                 ("RF-2", "Locked period", "accounts_sync")],
                        AT + timedelta(seconds=5))
     run = run.finish(AT + timedelta(seconds=6))
     with uow_factory() as uow:
@@ -175,7 +176,9 @@ def test_runs_round_trip_with_progress_and_failures(uow_factory):
     with uow_factory() as uow:
         loaded = uow.ledger.get_run(run.id)
     assert loaded == run
-    assert loaded.failures == (("RF-1", "Contact archived"), ("RF-2", "Locked period"))
+    assert loaded.failures == (("RF-1", "Contact archived", "xero"),
+                               ("RF-2", "Locked period", "accounts_sync"))
+    assert loaded.refused_locally == 1
     assert loaded.state is RunState.FAILED
     assert loaded.finished_at == AT + timedelta(seconds=6)
     assert loaded.heartbeat_at.tzinfo is not None

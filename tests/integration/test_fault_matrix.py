@@ -238,11 +238,13 @@ def test_4_tokens_expire_mid_run_and_two_workers_refresh_at_once(make_rig):
 
 
 def test_5_validation_errors_on_some_elements_then_fix_the_mapping_and_retry_only_those(make_rig):
-    """Xero refuses the elements of a batch that use an account archived after the chart was
-    read; the others are created. The mapping is fixed; the rerun sends only the refused ones.
+    """An account is archived in Xero after the worker read its chart. The run reads the chart
+    again when it starts, so Accounts Sync refuses the elements that use it itself (Xero never
+    sees them) and sends the others. The mapping is fixed; the rerun sends only the refused ones.
 
-    Safeguards: summarizeErrors=false with one outcome per element (without: one bad element
-    fails the whole batch) and per-document state (without: the rerun resends everything)."""
+    Safeguards: the chart read afresh per run (without: Xero refuses them, or with
+    summarizeErrors=true fails the whole batch) and per-document state (without: the rerun
+    resends everything)."""
     rig = make_rig()
     web = rig.app()
     rig.connect(web)
@@ -258,7 +260,9 @@ def test_5_validation_errors_on_some_elements_then_fix_the_mapping_and_retry_onl
     rig.work(worker)
     done = rig.run(web, first.id)
     assert (done.state, done.created, done.failed) == (RunState.FAILED, 6, 4)
-    assert all("4100" in reason and "archived" in reason for _, reason in done.failures)
+    assert all("4100" in f.reason and "archived" in f.reason for f in done.failures)
+    assert {f.by for f in done.failures} == {"accounts_sync"}
+    assert rig.sandbox.counters["elements_rejected"] == 0
     rig.assert_books_consistent(web, SO, ids, expect_failed=4)
 
     save_trade_default(rig, web, "4000")  # the accountant fixes the mapping

@@ -223,7 +223,8 @@ def test_the_readme_scale_out_app_runs_the_worker_and_recover_commands(db_url, c
     assert "flask --app wsgi accounts-sync worker" in commands
     assert "flask --app wsgi accounts-sync recover" in commands
     env = {**os.environ, "ACCOUNTS_SYNC_DATABASE_URL": db_url, "ACCOUNTS_SYNC_REDIS_URL": redis_url,
-           "ACCOUNTS_SYNC_SECRET_KEY": "readme-check", "DEMO_INSTANCE_DIR": str(tmp_path)}
+           "ACCOUNTS_SYNC_SECRET_KEY": "readme-check-0123456789abcdefghijkl",
+           "DEMO_INSTANCE_DIR": str(tmp_path)}
     flask = [sys.executable, "-m", "flask", "--app", "wsgi", "accounts-sync"]
     recover = subprocess.run([*flask, "recover"], cwd=project, env=env, capture_output=True,
                              text=True, timeout=60)

@@ -104,9 +104,12 @@ def test_sync_runs_in_the_background_and_leaves_exactly_the_failures(app, winery
     run = client.get(f"/accounts/sync/api/runs/{run_id}").json
     assert (run["state"], run["total"], run["created"], run["failed"]) == ("failed", 8, 7, 1)
     assert run["failures"][0]["number"] == "SO-BAD" and "archived" in run["failures"][0]["reason"]
+    # Accounts Sync's own checks refused it: Xero never saw it.
+    assert run["failures"][0]["refused_by"] == "accounts_sync"
     html = client.get(f"/accounts/sync/documents/sales_orders?closing_date={TODAY}").get_data(
         as_text=True)
-    assert "1 failed last time" in html and "SO-BAD" in html and ">Retry<" in html
+    assert "1 not sent last time" in html and "SO-BAD" in html and ">Retry<" in html
+    assert 'data-refused-by="accounts_sync"' in html
     assert "SO-1<" not in html
     assert len(gateway.created(Kind.SALES_ORDERS)) == 7
 
@@ -166,7 +169,7 @@ def test_journal_detail_balances_and_links_each_cost_to_its_operation(app, winer
     assert missing.status_code == 404 and "preview again" in missing.get_data(as_text=True)
 
 
-def test_save_and_sync_posts_journals_in_the_chosen_mode_and_remembers_it(app, winery, gateway):
+def test_save_and_sync_posts_journals_in_the_chosen_mode_and_remembers_it(app, winery, gateway, erp):
     client = logged_in(app, "accountant")
     token = csrf(client, "/accounts/sync/")
     started = client.post("/accounts/sync/api/sync", headers={"X-CSRFToken": token},
@@ -174,8 +177,17 @@ def test_save_and_sync_posts_journals_in_the_chosen_mode_and_remembers_it(app, w
     wait(app, started.json["run"]["id"])
     assert [o.status for o in gateway.created(Kind.JOURNALS)] == ["POSTED"]
     assert client.get("/accounts/sync/api/status").json["journal_mode"] == "POSTED"
+    # A later bottling, not yet sent: its Save and Sync offers the mode chosen last time.
+    op = erp.operation("BTL-0413", "Bottling BTL-0413")
+    erp.cost_entry(op, date(2026, 11, 3), "bottling", "dry_goods", "100.0000", "dry_goods",
+                   "finished_goods", vintage="2024", description="Glass for BTL-0413")
+    preview = client.get(f"/accounts/sync/preview?closing_date={TODAY}")
+    assert 'value="posted" checked' in preview.get_data(as_text=True)
+    # The journal now in Xero looks sent: its status there, a link, and no Save and Sync.
     journal = client.get(f"/accounts/sync/journals/2026-11-02-bottling?closing_date={TODAY}")
-    assert 'value="posted" checked' in journal.get_data(as_text=True)
+    html = journal.get_data(as_text=True)
+    assert "Journal in Xero" in html and "In Xero as Posted" in html
+    assert "https://xero.test/journals/" in html and ">Save and Sync<" not in html
 
 
 def test_settings_refuse_archived_and_wrong_type_accounts_with_reasons(app, winery):
@@ -194,6 +206,30 @@ def test_settings_refuse_archived_and_wrong_type_accounts_with_reasons(app, wine
     assert saved.status_code == 302
     page = client.get("/accounts/sync/settings").get_data(as_text=True)
     assert '<option value="1430" selected>' in page
+
+
+def test_settings_refuse_what_xero_or_the_database_cannot_take_and_point_at_the_field(app, winery,
+                                                                                     gateway):
+    """A 10,000-character journal tax type is refused, on PostgreSQL too (never a 500), and the
+    refused fields are marked; Xero's chart is read afresh for the check."""
+    client = logged_in(app, "accountant")
+    token = csrf(client, "/accounts/sync/settings")
+    form = {"csrf_token": token, "rounding_account": "860", "journal_tax_type": "X" * 10_000,
+            "default_tax__sales_orders": "GSTX", "payment_terms__purchase_orders": "thirty"}
+    refused = client.post("/accounts/sync/settings", data=form)
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    assert 'id="journal_tax_type" name="journal_tax_type" aria-invalid="true"' in html
+    assert "10,000 characters long" in html
+    assert 'id="default_tax__sales_orders" name="default_tax__sales_orders" aria-invalid="true"' in html
+    assert "thirty&#39; is not a number of days" in html
+    form.update({"journal_tax_type": "BASEXCLUDED", "default_tax__sales_orders": "OUTPUT",
+                 "payment_terms__purchase_orders": "30"})
+    forgotten = gateway.forgotten
+    saved = client.post("/accounts/sync/settings", data=form)
+    assert saved.status_code == 302 and gateway.forgotten == forgotten + 1
+    page = client.get("/accounts/sync/settings").get_data(as_text=True)
+    assert 'name="payment_terms__purchase_orders" value="30"' in page
 
 
 def test_empty_states_say_what_to_do(app, erp):

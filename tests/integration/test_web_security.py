@@ -77,7 +77,7 @@ def test_every_post_without_a_csrf_token_is_refused(app):
 
 def test_oauth_callback_with_a_forged_state_is_refused(app, db_url):
     # With the Xero gateway configured, the callback checks the state bound to the session.
-    xero_app = make_host_app(db_url, gateway="xero", secret_key="k" * 32,
+    xero_app = make_host_app(db_url, gateway="xero", secret_key="xero-token-key-0123456789abcdefghij",
                              xero_base_url="http://127.0.0.1:9/xero", xero_client_id="x")
     client = logged_in(xero_app, "accountant")
     response = client.get("/accounts/sync/xero/callback?code=abc&state=forged",
@@ -91,3 +91,40 @@ def test_xero_needs_a_secret_key_outside_the_demo(db_url):
 
     with pytest.raises(ConfigurationError, match="ACCOUNTS_SYNC_SECRET_KEY"):
         make_host_app(db_url, gateway="xero")
+
+
+@pytest.mark.parametrize("weak", ["x", "short-but-mixed-123", "a" * 64, "abababababababababababababababab"])
+def test_short_or_repetitive_secret_keys_are_refused(db_url, weak):
+    from accounts_sync.web import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="at least 32 characters"):
+        make_host_app(db_url, gateway="xero", secret_key=weak)
+    with pytest.raises(ConfigurationError, match="SECRET_KEY signs the sessions"):
+        make_host_app(db_url, host_config={"SECRET_KEY": weak})
+
+
+def test_a_random_secret_key_is_accepted(db_url):
+    import secrets
+
+    make_host_app(db_url, host_config={"SECRET_KEY": secrets.token_urlsafe(32)}, gateway="xero",
+                  secret_key=secrets.token_urlsafe(32), xero_client_id="x")
+
+
+def test_plugin_pages_and_api_send_a_strict_content_security_policy(app):
+    client = logged_in(app, "accountant")
+    for path in ("/accounts/sync/", "/accounts/sync/api/status", "/accounts/sync/api/runs/999"):
+        response = client.get(path)
+        policy = response.headers["Content-Security-Policy"]
+        assert "script-src 'self';" in policy and "style-src 'self';" in policy, path
+        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+        assert "object-src 'none'" in policy and "base-uri 'none'" in policy
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_with_xero_the_policy_lets_connect_reach_xeros_login_only(db_url):
+    xero_app = make_host_app(db_url, gateway="xero", secret_key="xero-token-key-0123456789abcdefghij",
+                             xero_client_id="x")
+    policy = logged_in(xero_app, "accountant").get("/accounts/sync/api/status").headers[
+        "Content-Security-Policy"]
+    assert "form-action 'self' https://login.xero.com;" in policy

@@ -100,7 +100,7 @@ def test_the_api_gives_the_figures_as_json(app, cellar):
                       "5000": "2292.21"}
     assert body["cost_of_goods_sold"]["total"] == "2292.21"
     assert {"account_code": "1440", "stage": "bulk_wine", "amount": "7060.00",
-            "tracking": [{"category": "Vintage", "option": "2024"}]} in body["accounts"]
+            "tracking": [{"name": "Vintage", "option": "2024"}]} in body["accounts"]
     earlier = client.get("/accounts/sync/api/inventory-valuation?closing_date=2026-11-26"
                          "&period_start=2026-10-02").get_json()
     assert earlier["cost_of_goods_sold"]["total"] == "0.00"

@@ -88,7 +88,8 @@ def test_the_chart_is_read_once_and_cached(connected: Xero):
     assert chart.organisation.lock_date is not None
     assert chart.account("1460").status == "ARCHIVED"
     calls = len(api_calls(connected.sandbox))
-    assert calls == 3  # Organisation, Accounts, TaxRates; tracking only for the settings page
+    # Organisation, Accounts, TaxRates, TrackingCategories: every line's tracking is checked.
+    assert calls == 4
     for _ in range(3):
         assert connected.gateway.chart() == chart
     assert len(api_calls(connected.sandbox)) == calls
@@ -202,6 +203,29 @@ def test_503s_are_retried_with_backoff_then_succeed(connected: Xero):
     puts = api_calls(connected.sandbox, "PUT", "/Invoices")[1:]
     assert [c["status"] for c in puts] == [503, 503, 200]
     assert {c["idempotencyKey"] for c in puts} == {"batch-503"}  # the same key on every try
+
+
+def test_every_wait_on_xero_is_told_in_plain_words_and_the_end_of_it_too(connected: Xero):
+    warm_up(connected)
+    notes: list[str] = []
+    connected.sandbox.inject("fail", status=503, count=1)
+    connected.sandbox.inject("rate_limit_storm", count=1, retry_after=7)
+    with connected.gateway.observe(notes.append):
+        [result] = connected.gateway.push_invoices([sale(1)], "batch-told")
+    [late] = connected.gateway.push_invoices([sale(2)], "batch-untold")  # outside: not told
+    assert result.created and late.created
+    assert notes[0].startswith("Waiting for Xero: it did not answer (HTTP 503); trying again in")
+    assert "(try 2 of 3)" in notes[0]
+    assert notes[1] == ("Waiting for Xero: its per-minute call limit is reached; continuing in "
+                        "7 seconds.")
+    assert notes[2:] == [""]  # answered again: the run's note is cleared
+
+
+def test_a_connection_revoked_in_xero_is_marked_for_reauthorisation(connected: Xero):
+    connected.sandbox.inject("revoke_connections")  # the app removed in Xero's settings
+    with pytest.raises(ReauthorisationNeeded):
+        connected.gateway.push_invoices([sale(1)], "k-revoked")
+    assert connected.gateway.connection().needs_reauthorisation  # the console says so
 
 
 def test_xero_down_for_good_ends_with_a_plain_message_and_nothing_created(connected: Xero):

@@ -35,7 +35,7 @@ __all__ = ["AU_TENANT_ID", "NZ_TENANT_ID"]
 CLIENT_ID = "accounts-sync-demo"
 CLIENT_SECRET = "accounts-sync-demo-secret"  # noqa: S105 - the sandbox's demo client
 REDIRECT_URI = "http://localhost:5000/accounts/sync/xero/callback"
-SECRET_KEY = "test-app-secret-key"  # noqa: S105
+SECRET_KEY = "test-app-secret-key-0123456789abcdef"  # noqa: S105
 
 
 class FakeTime:

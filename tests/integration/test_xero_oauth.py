@@ -29,6 +29,7 @@ from .test_xero_gateway_harness import (  # noqa: F401 - fixtures
     CLIENT_SECRET,
     NZ_TENANT_ID,
     REDIRECT_URI,
+    SECRET_KEY,
     Xero,
     build_xero,
     connected_fixture,
@@ -64,7 +65,8 @@ def test_the_authorization_url_asks_for_the_configured_scopes(xero: Xero):
     assert query["client_id"] == ["accounts-sync-demo"]
     assert query["redirect_uri"] == [REDIRECT_URI]
     assert query["scope"] == ["offline_access accounting.invoices accounting.manualjournals "
-                              "accounting.contacts accounting.settings.read"]
+                              "accounting.contacts accounting.settings.read "
+                              "accounting.journals.read accounting.reports.trialbalance.read"]
     assert query["state"] == [state] and len(state) >= 20
     assert xero.connector.authorization_url(REDIRECT_URI)[1] != state
 
@@ -98,7 +100,7 @@ def test_tokens_are_encrypted_at_rest_with_the_expiry_in_clear(connected: Xero):
     with pytest.raises(ReauthorisationNeeded):
         stranger.load(AU_TENANT_ID)
     # and a rotated key still can, given the old one
-    rotated = EncryptedTokenStore(connected.sessions, "new secret", previous_keys=["test-app-secret-key"])
+    rotated = EncryptedTokenStore(connected.sessions, "new secret", previous_keys=[SECRET_KEY])
     assert rotated.load(AU_TENANT_ID) == tokens
 
 

@@ -85,7 +85,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def sandbox(clock):
-    app = create_app({"CLOCK": clock})
+    app = create_app({"CLOCK": clock, "TEST_HOOKS": True})
     with run_in_thread(app) as (base_url, _stop):
         yield Sandbox(base_url, app, clock)
 
@@ -93,7 +93,8 @@ def sandbox(clock):
 @pytest.fixture
 def fast_sandbox(clock):
     """Limits off: for tests that make many calls about something else."""
-    app = create_app({"CLOCK": clock, "RATE_LIMIT_PER_MINUTE": 0, "CONCURRENCY_LIMIT": 0})
+    app = create_app({"CLOCK": clock, "RATE_LIMIT_PER_MINUTE": 0, "CONCURRENCY_LIMIT": 0,
+                      "TEST_HOOKS": True})
     with run_in_thread(app) as (base_url, _stop):
         yield Sandbox(base_url, app, clock)
 
@@ -354,7 +355,7 @@ def test_journal_rules_use_xeros_messages(fast_sandbox):
     bad_tax = journal("Bad tax", day, [
         {"LineAmount": 5, "AccountCode": "1440", "TaxType": "GSTX"},
         {"LineAmount": -5, "AccountCode": "1410"}])
-    locked = journal("Locked", date.fromisoformat(lock))
+    locked = journal("Locked", date.fromisoformat(lock), Status="POSTED")
     bad_tracking = journal("Tracking", day, [
         {"LineAmount": 5, "AccountCode": "1440", "Tracking": [{"Name": "Region", "Option": "N"}]},
         {"LineAmount": -5, "AccountCode": "1410",
@@ -383,9 +384,14 @@ def test_journal_rules_use_xeros_messages(fast_sandbox):
     assert created["Status"] == "DRAFT" and created["LineAmountTypes"] == "NoTax"
     assert created["JournalLines"][0]["Tracking"][0]["Option"] == "2024"
 
+    # Xero Central: with a lock date, draft manual journals can still be saved
+    draft = sb.put("ManualJournals", {"ManualJournals": [journal("Draft", date.fromisoformat(lock))]})
+    assert draft.json()["ManualJournals"][0]["StatusAttributeString"] == "OK"
+
     # an end-of-year lock (and an archived account) can be changed at run time
     sb.sb.inject("lock_dates", tenant_id=AU, end_of_year_lock_date=day.isoformat())
-    again = sb.put("ManualJournals", {"ManualJournals": [journal("Now locked", day)]})
+    again = sb.put("ManualJournals", {"ManualJournals": [journal("Now locked", day,
+                                                                Status="POSTED")]})
     assert "end of year lock date" in messages(again.json()["ManualJournals"][0])[0]
 
 
@@ -681,7 +687,7 @@ def test_mounted_under_a_prefix(clock, monkeypatch):
     def home():
         return "host"
 
-    sandbox_app = create_app({"CLOCK": clock})
+    sandbox_app = create_app({"CLOCK": clock, "TEST_HOOKS": True})
     mounted = DispatcherMiddleware(host, {"/xero-sandbox": sandbox_app})
     with run_in_thread(mounted) as (base, _stop):
         assert requests.get(f"{base}/", timeout=10).text == "host"
@@ -716,7 +722,7 @@ def test_state_file_survives_restart(tmp_path, clock):
 
 
 def test_server_helper_stops_cleanly(clock):
-    app = create_app({"CLOCK": clock})
+    app = create_app({"CLOCK": clock, "TEST_HOOKS": True})
     running = run_in_thread(app)
     base, stop = running
     assert requests.get(f"{base}/_state.json", timeout=10).status_code == 200

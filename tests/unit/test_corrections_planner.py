@@ -142,11 +142,12 @@ def test_a_new_date_inside_the_lock_also_prevents_an_update():
     assert c.action is not CorrectionAction.UPDATE
 
 
-def test_a_document_voided_in_xero_is_never_overwritten():
+@pytest.mark.parametrize("changed", [False, True])
+def test_a_document_voided_in_xero_is_never_overwritten(changed):
     doc = sale()
-    c = plan_document(original(doc, "VOIDED"), with_line(doc), OPEN)
+    c = plan_document(original(doc, "VOIDED", changed=changed), with_line(doc), OPEN)
     assert c.action is CorrectionAction.DECIDE and "voided in Xero" in c.reason
-    assert c.choices == (Choice.ACCEPT,)
+    assert c.choices == (Choice.ACCEPT,), "a void cannot be overwritten, whatever the choice"
 
 
 def test_a_document_changed_in_xero_is_overwritten_only_with_the_users_say():

@@ -348,3 +348,22 @@ def test_the_default_chart_knows_xeros_system_accounts():
     chart = default_chart()
     assert chart.account("610").system_account == "DEBTORS"
     assert chart.account("960").type == "EQUITY"
+
+
+def test_every_gateway_speaks_the_whole_port_with_the_same_parameter_names():
+    """The fake, Xero's adapter and the offline stand-in answer every AccountingGateway call."""
+    import inspect
+
+    from accounts_sync.adapters.offline_gateway import OfflineGateway
+    from accounts_sync.adapters.xero.gateway import XeroGateway
+    from accounts_sync.application.ports import AccountingGateway
+
+    port = {name: list(inspect.signature(member).parameters)
+            for name, member in vars(AccountingGateway).items()
+            if callable(member) and not name.startswith("_")}
+    assert {"object_states", "changed_since", "update_documents", "update_manual_journals",
+            "change_status", "allocate", "trial_balance", "journals"} <= set(port)
+    for gateway in (FakeGateway, XeroGateway, OfflineGateway):
+        for name, parameters in port.items():
+            assert list(inspect.signature(getattr(gateway, name)).parameters) == parameters, (
+                gateway.__name__, name)

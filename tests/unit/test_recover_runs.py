@@ -115,6 +115,22 @@ def test_a_run_whose_worker_died_is_stopped_and_the_next_sync_resends_nothing_tw
     assert all(r.state is SyncState.SYNCED for r in store.state.records.values())
 
 
+def test_a_dead_runs_records_say_why_they_are_unconfirmed_and_what_to_do(store, uow, gateway,
+                                                                          clock, recover):
+    store.add(*documents(10))
+    gateway.crash_after_commit_on_push = 1
+    sync = sync_with(uow, clock, run_job(uow, gateway, clock, recover), recover)
+    with pytest.raises(SimulatedCrash):
+        sync.execute(request())
+    clock.advance(seconds=STALE_AFTER + 1)
+    recover.execute()
+    left = [r for r in store.state.records.values() if r.state is SyncState.IN_FLIGHT]
+    assert len(left) == 10
+    assert all(r.last_error.startswith("Not confirmed by Xero: the worker running the sync "
+                                       "stopped responding.") and "Press Retry" in r.last_error
+               for r in left)
+
+
 def test_recover_reports_nothing_when_every_run_is_alive(store, uow, clock, recover):
     store.add(*documents(3))
     StartSync(uow, FakeJobQueue(), clock).execute(SyncRequest(SO, TODAY, "a"))

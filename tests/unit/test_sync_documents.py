@@ -1,5 +1,6 @@
 """SyncDocuments against fakes: the rules in DESIGN's 'Sync rules that protect the books'."""
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -7,13 +8,14 @@ import pytest
 from accounts_sync.application.execute_run import ExecuteRun
 from accounts_sync.application.start_sync import StartSync, SyncRequest
 from accounts_sync.application.sync_documents import SyncDocuments, SyncDocumentsRequest
-from accounts_sync.domain.documents import Kind
+from accounts_sync.domain.documents import Kind, TrackingRef
 from accounts_sync.domain.errors import (
     ClosingDateBeforeLastSync,
     ClosingDateInFuture,
     InvalidRequest,
     RunAlreadyActive,
 )
+from accounts_sync.domain.mapping import TrackingMapping
 from accounts_sync.domain.sync import RunState, SyncState
 from tests.builders import document, documents
 from tests.fakes import FakeJobQueue, SimulatedCrash, default_chart, edited
@@ -52,7 +54,7 @@ def test_failed_documents_stay_unsynced_and_are_retried_next_time(store, gateway
         gateway.fail_elements[erp_id] = "Account code '9999' is not a valid code for this document."
     run = sync.execute(req())
     assert (run.created, run.failed, run.state) == (47, 3, RunState.FAILED)
-    assert {n for n, _ in run.failures} == {store.record(SO, i).number for i in bad}
+    assert {f.number for f in run.failures} == {store.record(SO, i).number for i in bad}
     for erp_id in bad:
         record = store.record(SO, erp_id)
         assert record.state is SyncState.FAILED
@@ -256,7 +258,6 @@ def test_a_lost_answer_for_one_element_is_reconciled_not_resent(store, gateway, 
 
 
 def _with_attributes(doc):
-    from dataclasses import replace
     lines = tuple(replace(line, attributes=(("brand", "Reserve"), ("vintage", "2024")))
                   for line in doc.lines)
     return replace(doc, lines=lines)
@@ -264,25 +265,27 @@ def _with_attributes(doc):
 
 def test_invoice_lines_carry_the_tracking_the_mapping_gives_the_erps_batch_attributes(
         store, gateway, sync):
-    from accounts_sync.domain.documents import TrackingRef
-    from accounts_sync.domain.mapping import TrackingMapping
-    doc = _with_attributes(document())
-    store.add(doc)
-    store.state.mapping = replace_mapping(store.state.mapping,
-                                          tracking=(TrackingMapping("brand", "Label"),))
+    store.add(_with_attributes(document()))
+    store.state.mapping = replace(store.state.mapping, tracking=(TrackingMapping("brand", "Brand"),))
     sync.execute(req())
     [sent] = gateway.created(SO)
-    assert [line.tracking for line in sent.payload.lines] == [(TrackingRef("Label", "Reserve"),)]
+    assert [line.tracking for line in sent.payload.lines] == [(TrackingRef("Brand", "Reserve"),)]
 
 
 def test_no_tracking_mapped_means_no_tracking_on_lines(store, gateway, sync):
     store.add(_with_attributes(document()))
-    store.state.mapping = replace_mapping(store.state.mapping, tracking=())
+    store.state.mapping = replace(store.state.mapping, tracking=())
     sync.execute(req())
     [sent] = gateway.created(SO)
     assert [line.tracking for line in sent.payload.lines] == [()]
 
 
-def replace_mapping(mapping, **changes):
-    from dataclasses import replace
-    return replace(mapping, **changes)
+def test_tracking_the_mapping_makes_is_checked_against_xero_before_anything_is_sent(
+        store, gateway, sync):
+    """Mapped to a category Xero does not have, the document is refused with why, unsent."""
+    doc = _with_attributes(document())
+    store.add(doc)
+    store.state.mapping = replace(store.state.mapping, tracking=(TrackingMapping("brand", "Label"),))
+    run = sync.execute(req())
+    assert gateway.created(SO) == []
+    assert run.failed == 1 and "Label" in store.record(SO, doc.erp_id).last_error

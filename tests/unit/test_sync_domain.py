@@ -13,6 +13,7 @@ from accounts_sync.domain.errors import (
 )
 from accounts_sync.domain.sync import (
     JournalMode,
+    RefusedBy,
     RunState,
     SyncRecord,
     SyncRun,
@@ -63,7 +64,10 @@ def test_record_state_machine():
     with pytest.raises(InvalidTransition):
         record.succeed("x", NOW)
     failed = flying.fail("no")
-    assert failed.start(10, "fp2").last_error == ""
+    assert failed.refused_by is RefusedBy.XERO
+    restarted = failed.start(10, "fp2")
+    # The reason stays while it is resent (shown if the run stops before Xero answers).
+    assert restarted.last_error == "no" and restarted.refused_by is None
 
 
 def test_run_state_machine():
@@ -73,7 +77,7 @@ def test_run_state_machine():
     assert (running.done, running.created, running.failed) == (5, 4, 1)
     finished = running.finish(NOW)
     assert finished.state is RunState.FAILED and not finished.is_active
-    assert finished.message == "4 sent, 1 failed."
+    assert finished.message == "4 of 10 sent, 1 failed."
     with pytest.raises(InvalidTransition):
         finished.start(1, NOW)
     with pytest.raises(InvalidTransition):

@@ -6,6 +6,7 @@ Only `accounts_sync_*` tables and the `accounts_sync_alembic_version` table are 
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -24,8 +25,8 @@ Target = str | URL | Engine | Connection
 
 
 def migrations_dir() -> Path:
-    """`migrations/` at the project root (beside `src/`)."""
-    path = Path(__file__).resolve().parents[3] / "migrations"
+    """The `accounts_sync.migrations` package (`src/migrations/`), installed with the plugin."""
+    path = Path(str(resources.files("accounts_sync.migrations")))
     if not (path / "env.py").is_file():
         raise FileNotFoundError(f"Accounts Sync's migrations are not at {path}")
     return path

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -103,6 +104,8 @@ class SyncRecordRow(PluginBase):
     original_erp_id: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str | None] = mapped_column(String(20))
     correction: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Who refused a failed record: 'accounts_sync' (before sending) or 'xero'.
+    refused_by: Mapped[str] = mapped_column(String(20), default="", server_default="")
 
     __table_args__ = (
         UniqueConstraint("kind", "erp_id", name="uq_accounts_sync_sync_records_kind_erp_id"),
@@ -137,7 +140,9 @@ class RunRow(PluginBase):
     created: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str] = mapped_column(Text, default="")
-    failures: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [[number, reason], ...]
+    # [[number, reason, refused by], ...]; rows from before 0004 have no third item.
+    failures: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")  # while running
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -270,6 +275,40 @@ class AuditEventRow(PluginBase):
     actor: Mapped[str] = mapped_column(String(120), default="")
     action: Mapped[str] = mapped_column(String(60))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class FlowSumRow(PluginBase):
+    """The cost-flow cache's sums (see SqlDocumentSource.cost_flows), kept so that a new process
+    starts from them instead of summing every cost entry again: the host's entries summed per
+    day, movement, category, stages and tracking, as read at FlowStateRow.read_at. A cache:
+    emptying it costs one full read, never a wrong figure."""
+
+    __tablename__ = "accounts_sync_flow_sums"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_date: Mapped[date] = mapped_column(Date)
+    movement_type: Mapped[str] = mapped_column(String(64))
+    cost_category: Mapped[str] = mapped_column(String(64))
+    from_stage: Mapped[str] = mapped_column(String(64))
+    to_stage: Mapped[str] = mapped_column(String(64))
+    vintage: Mapped[str | None] = mapped_column(String(64))
+    brand: Mapped[str | None] = mapped_column(String(200))
+    amount: Mapped[int] = mapped_column(BigInteger)  # in 1/10000
+    entries: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_accounts_sync_flow_sums_entry_date", "entry_date"),)
+
+
+class FlowStateRow(PluginBase):
+    """One row: which snapshot FlowSumRow holds (`version`, bumped by every write) and when it
+    was read, in the host's terms (naive UTC, the stamps' clock; the highest entry id)."""
+
+    __tablename__ = "accounts_sync_flow_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    read_at: Mapped[datetime] = mapped_column(DateTime)
+    top_id: Mapped[int] = mapped_column(BigInteger)
 
 
 plugin_metadata = PluginBase.metadata

@@ -12,14 +12,16 @@ serves. Journals are unsynced per (entry_date, movement_type) pair: see cost_flo
 
 At 100,000 documents and 1,000,000 cost entries, totals and pages take tens of milliseconds on
 SQLite and PostgreSQL. Summing a million cost entries takes seconds, so cost_flows keeps the
-sums per (day, movement) between calls and brings them up to date from what changed
-(_FlowCache); changed_after_sync reads only recently stamped rows.
+sums per (day, movement) between calls, and in the plugin's tables between processes, and
+brings them up to date from what changed (_FlowCache); changed_after_sync reads only recently
+stamped rows.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import threading
 from bisect import bisect_right
 from collections import defaultdict
@@ -42,17 +44,28 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    delete,
     exists,
     func,
+    insert,
     literal,
     or_,
     select,
     tuple_,
     union,
+    update,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session, SessionTransaction, aliased
 
-from ...application.ports import ChangedDocument, ErpDocumentNow, KindTotals, Page
+from ...application.ports import (
+    ChangedDocument,
+    DocumentFacts,
+    ErpDocumentNow,
+    KindTotals,
+    Page,
+    RefusalFilter,
+)
 from ...domain.costs import CostCategory, CostEntry, CostFlow, MovementType, Operation, Stage
 from ...domain.documents import (
     Contact,
@@ -66,10 +79,13 @@ from ...domain.errors import InvalidRequest
 from ...domain.inventory import PurchaseBalance, StockBalance
 from ...domain.money import money
 from ...domain.sync import SyncState
+from . import document_facts
 from . import host_schema as host
 from .errors import HostDataError
 from .links import ErpLinks
-from .plugin_tables import SyncRecordRow
+from .plugin_tables import FlowStateRow, FlowSumRow, SyncRecordRow
+
+log = logging.getLogger(__name__)
 
 SYNCED = SyncState.SYNCED.value
 IN_CHUNK = 500  # ids per IN (...) list
@@ -132,11 +148,17 @@ def encode_cursor(day: date, erp_id: int | str) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+MAX_ERP_ID = 2**31 - 1  # the host's keys are INTEGER (int4 on PostgreSQL)
+
+
 def decode_cursor(cursor: str) -> tuple[date, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         day, erp_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
-        return date.fromisoformat(day), int(erp_id)
+        key = int(erp_id)
+        if not 0 <= key <= MAX_ERP_ID:  # no such row, and the database would refuse the number
+            raise ValueError(erp_id)
+        return date.fromisoformat(day), key
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidRequest("That page link is no longer valid; open the list again.") from None
 
@@ -293,6 +315,19 @@ class SqlDocumentSource:
             stmt = stmt.where(_after(spec.date, t.c.id, after[0], after[1]))
         return stmt.subquery("page")
 
+    def unsynced_facts(self, kind: Kind, closing_date: date) -> DocumentFacts:
+        return document_facts.unsynced_facts(self.session, _spec(kind))
+
+    def refused_unsynced(
+        self, kind: Kind, closing_date: date, refusal: RefusalFilter, limit: int
+    ) -> tuple[int, list[TradeDocument]]:
+        spec = _spec(kind)
+        found = document_facts.refused_unsynced(self.session, spec, closing_date, refusal)
+        ids = [doc_id for _, doc_id in found[:limit]]
+        stmt = self._headers(spec, spec.date).where(spec.table.c.id.in_(ids)) \
+            .order_by(spec.date, spec.table.c.id)
+        return len(found), self._documents(spec, self.session.execute(stmt).all()) if ids else []
+
     def get_documents(self, kind: Kind, erp_ids: Sequence[str]) -> list[TradeDocument]:
         spec = _spec(kind)
         ids = _int_ids(erp_ids)
@@ -411,7 +446,9 @@ class SqlDocumentSource:
         cache = _FlowCache.of(self.session)
         with cache.lock:
             cache.refresh(self.session, entries)
-            return cache.flows(closing_date, self._synced_journal_pairs(closing_date))
+            found = cache.flows(closing_date, self._synced_journal_pairs(closing_date))
+        cache.persist_after(self.session)
+        return found
 
     def _synced_journal_pairs(self, closing_date: date) -> set[tuple[date, str]]:
         record = SyncRecordRow
@@ -639,7 +676,9 @@ class SqlDocumentSource:
         cache = _FlowCache.of(self.session)
         with cache.lock:
             cache.refresh(self.session, entries)
-            return cache.flows(closing_date, self._synced_journal_pairs(closing_date), synced=True)
+            found = cache.flows(closing_date, self._synced_journal_pairs(closing_date), synced=True)
+        cache.persist_after(self.session)
+        return found
 
     # ------------------------------------------------------------ inventory valuation
     # In a module of their own, which builds on this one's flow cache (hence imported here).
@@ -705,6 +744,8 @@ FLOW_CACHE_MIN_ENTRIES = 5_000
 # read the entries are read again, so a late commit is never missed.
 STAMP_LOOKBACK = timedelta(minutes=15)
 _REREAD_DAYS_PER_QUERY = 200
+_ROWS_PER_INSERT = 5_000
+_PERSIST_HOOK = "accounts_sync_flow_sums_hook"
 
 
 @dataclass(frozen=True)
@@ -714,6 +755,7 @@ class _PairFlows:
     entries: int
     flows: tuple[CostFlow, ...] = ()
     error: str | None = None
+    rows: tuple[_FlowRow, ...] = ()  # as summed in SQL, for the plugin's flow-sums table
 
 
 class _FlowCache:
@@ -734,7 +776,18 @@ class _FlowCache:
 
     A host that rewrites entries without stamping them is not seen (as by changed_after_sync).
     Which pairs are synced is read on every call, not kept. One cache per Engine (so per
-    database), for the life of the process: its first use sums every entry once.
+    database), for the life of the process.
+
+    Between processes the sums live in the plugin's tables (FlowSumRow, FlowStateRow): a
+    snapshot of the pairs with the read_at and top_id it was read at, and a version bumped by
+    each write. A process whose memory is not the table's version loads the snapshot (a few
+    thousand rows, not a million entries) and brings it up to date as above, which is exact
+    because the snapshot was exact at its read_at. Only the first use on a database sums every
+    entry. After the transaction that refreshed the memory ends (so a SQLite write lock is never
+    awaited inside it), the days it changed are written in one transaction, only onto the
+    version they were derived from; a process that finds another version there writes nothing
+    and loads that version next time. The write is a cache's: when it fails, nothing is wrong,
+    only the next process starts further behind.
     """
 
     _caches: WeakKeyDictionary[Engine, _FlowCache] = WeakKeyDictionary()
@@ -747,6 +800,8 @@ class _FlowCache:
         self.entries = 0  # the sum of the pairs' counts
         self.read_at: datetime | None = None  # host-clock UTC time before the last read began
         self.top_id = 0  # the highest entry id before the last read began
+        self.version: int | None = None  # the table's snapshot the memory was loaded from or wrote
+        self.unpersisted: set[date] | None = set()  # days the table lacks; None: all of them
 
     @classmethod
     def of(cls, session: Session) -> _FlowCache:
@@ -777,6 +832,12 @@ class _FlowCache:
         started = datetime.now(UTC).replace(tzinfo=None)  # host stamps are naive UTC
         ce = host.cost_entries
         top = int(session.scalar(select(func.max(ce.c.id))) or 0)
+        stored = session.execute(select(FlowStateRow.version, FlowStateRow.read_at, FlowStateRow.top_id)
+                                 .where(FlowStateRow.id == 1)).first()
+        if stored is None:
+            self.unpersisted = None  # the table is empty (new, or emptied): all of it to write
+        elif stored.version != self.version:
+            self._load(session, stored.version, stored.read_at, int(stored.top_id))
         if self.read_at is None:
             self._read(session, None)
         else:
@@ -807,7 +868,10 @@ class _FlowCache:
         if days is None:
             chunks: list[list[date] | None] = [None]
             self.pairs = {}
+            self.unpersisted = None
         else:
+            if self.unpersisted is not None:
+                self.unpersisted |= days
             ordered = sorted(days)
             chunks = [ordered[i:i + _REREAD_DAYS_PER_QUERY]
                       for i in range(0, len(ordered), _REREAD_DAYS_PER_QUERY)]
@@ -818,16 +882,96 @@ class _FlowCache:
             by_pair: dict[tuple[date, str], list[_FlowRow]] = defaultdict(list)
             for row in session.execute(query).tuples():
                 by_pair[(row[0], row[1])].append(row)
-            maker = _FlowMaker()
-            for key, rows in by_pair.items():
-                rows.sort(key=_flow_order)
-                count = sum(int(row[8]) for row in rows)
-                try:
-                    self.pairs[key] = _PairFlows(count, tuple(maker.flows(rows)))
-                except HostDataError as error:
-                    self.pairs[key] = _PairFlows(count, error=error.message)
+            self._add_pairs(by_pair)
         self.order = sorted(self.pairs)
         self.entries = sum(pair.entries for pair in self.pairs.values())
+
+    def _add_pairs(self, by_pair: dict[tuple[date, str], list[_FlowRow]]) -> None:
+        maker = _FlowMaker()
+        for key, rows in by_pair.items():
+            rows.sort(key=_flow_order)
+            count = sum(int(row[8]) for row in rows)
+            kept = tuple(tuple(row) for row in rows)
+            try:
+                self.pairs[key] = _PairFlows(count, tuple(maker.flows(rows)), rows=kept)
+            except HostDataError as error:
+                self.pairs[key] = _PairFlows(count, error=error.message, rows=kept)
+
+    # ------------------------------------------------------------ the plugin's table
+
+    def _load(self, session: Session, version: int, read_at: datetime, top_id: int) -> None:
+        """The memory becomes the table's snapshot (read after its state row: a newer snapshot
+        than the state says is only re-read a little more than needed, never missed)."""
+        sums = FlowSumRow.__table__.c
+        by_pair: dict[tuple[date, str], list[_FlowRow]] = defaultdict(list)
+        for row in session.execute(select(
+                sums.entry_date, sums.movement_type, sums.cost_category, sums.from_stage,
+                sums.to_stage, sums.vintage, sums.brand, sums.amount, sums.entries)).tuples():
+            by_pair[(row[0], row[1])].append(row)
+        self.pairs = {}
+        self._add_pairs(by_pair)
+        self.order = sorted(self.pairs)
+        self.entries = sum(pair.entries for pair in self.pairs.values())
+        self.read_at = read_at.replace(tzinfo=None) if read_at.tzinfo else read_at
+        self.top_id, self.version, self.unpersisted = top_id, version, set()
+
+    def persist_after(self, session: Session) -> None:
+        """Write what the table lacks once the session's transaction has ended."""
+        if self.unpersisted == set() or session.info.get(_PERSIST_HOOK):
+            return
+        bind = session.get_bind()
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        done: list[bool] = []
+
+        def after(_session: Session, transaction: SessionTransaction) -> None:
+            if transaction.parent is not None or done:
+                return
+            done.append(True)
+            self.persist(engine)
+
+        session.info[_PERSIST_HOOK] = True
+        sa_event.listen(session, "after_transaction_end", after)
+
+    def persist(self, engine: Engine) -> None:
+        with self.lock:
+            if self.unpersisted == set() or self.read_at is None:
+                return
+            try:
+                self._write(engine)
+            except Exception:  # a cache: the next process starts further behind, that's all
+                log.warning("could not keep the cost-flow sums in the plugin's tables", exc_info=True)
+
+    def _write(self, engine: Engine) -> None:
+        state, sums = FlowStateRow.__table__, FlowSumRow.__table__
+        with engine.begin() as connection:
+            query = select(state.c.version).where(state.c.id == 1)
+            if connection.dialect.name == "postgresql":
+                query = query.with_for_update()
+            stored = connection.scalar(query)
+            if stored is not None and stored != self.version:
+                return  # another process wrote its snapshot: ours is loaded over next time
+            days = None if stored is None else self.unpersisted
+            if days is None:
+                connection.execute(delete(sums))
+                keys = list(self.pairs)
+            else:
+                for start in range(0, len(days), _REREAD_DAYS_PER_QUERY):
+                    chunk = sorted(days)[start:start + _REREAD_DAYS_PER_QUERY]
+                    connection.execute(delete(sums).where(sums.c.entry_date.in_(chunk)))
+                keys = [key for key in self.pairs if key[0] in days]
+            names = ("entry_date", "movement_type", "cost_category", "from_stage", "to_stage",
+                     "vintage", "brand", "amount", "entries")
+            rows = [dict(zip(names, row, strict=True)) for key in keys for row in self.pairs[key].rows]
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                connection.execute(insert(sums), rows[start:start + _ROWS_PER_INSERT])
+            version = (stored or 0) + 1
+            values = {"version": version, "read_at": self.read_at, "top_id": self.top_id}
+            if stored is None:
+                connection.execute(delete(state))
+                connection.execute(insert(state).values(id=1, **values))
+            else:
+                connection.execute(update(state).where(state.c.id == 1).values(**values))
+        self.version, self.unpersisted = version, set()
 
 
 def _after(date_column: Any, id_column: Any, after_date: date, after_id: int) -> Any:

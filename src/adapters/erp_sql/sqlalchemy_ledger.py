@@ -8,20 +8,32 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ...application.ports import XeroChange
+from ...application.ports import XeroChange, parse_record_cursor
 from ...domain.corrections import Choice, CorrectionAction, Decision, SentState, XeroSeen
 from ...domain.documents import Kind
 from ...domain.errors import RunAlreadyActive, RunNotFound
 from ...domain.journals import parse_journal_key
 from ...domain.money import format_money
-from ...domain.sync import CorrectionLink, JournalMode, RunState, SyncRecord, SyncRun, SyncState
+from ...domain.sync import (
+    CorrectionLink,
+    Failure,
+    JournalMode,
+    RefusedBy,
+    RunState,
+    SyncRecord,
+    SyncRun,
+    SyncState,
+)
 from .plugin_tables import ACTIVE_RUN_STATES, MarkRow, RunRow, SyncRecordRow, XeroChangeRow, utcnow
 
 IN_CHUNK = 500  # erp ids per IN (...) list
+UPSERT_CHUNK = 500  # records per INSERT ... ON CONFLICT (about 11,000 parameters; SQLite allows 32,766)
 
 
 def _correction(row: SyncRecordRow) -> CorrectionLink | None:
@@ -35,7 +47,10 @@ def _correction(row: SyncRecordRow) -> CorrectionLink | None:
         action=CorrectionAction(row.action),
         target_xero_id=data.get("target_xero_id", ""),
         net_change=Decimal(data.get("net_change", "0")),
+        amount=Decimal(data.get("amount", "0")),
+        due_before=None if data.get("due_before") is None else Decimal(data["due_before"]),
         number=data.get("number", ""),
+        document_type=data.get("document_type", ""),
         allocate_to=data.get("allocate_to", ""),
         previous=SentState.from_json(previous) if previous else None,
         reason=data.get("reason", ""),
@@ -52,7 +67,10 @@ def _correction_values(link: CorrectionLink | None) -> dict[str, Any]:
         "correction": {
             "target_xero_id": link.target_xero_id,
             "net_change": format_money(link.net_change),
+            "amount": format_money(link.amount),
+            "due_before": None if link.due_before is None else format_money(link.due_before),
             "number": link.number,
+            "document_type": link.document_type,
             "allocate_to": link.allocate_to,
             "previous": link.previous.to_json() if link.previous else None,
             "reason": link.reason,
@@ -79,6 +97,7 @@ def _record(row: SyncRecordRow) -> SyncRecord:
         last_error=row.last_error,
         run_id=row.run_id,
         synced_at=row.synced_at,
+        refused_by=RefusedBy(row.refused_by) if row.refused_by else None,
         sent=SentState.from_json(row.sent) if row.sent else None,
         xero_status=row.xero_status or "",
         xero_updated_at=row.xero_updated_at,
@@ -99,6 +118,7 @@ def _record_values(record: SyncRecord, now: datetime) -> dict[str, Any]:
         "last_error": record.last_error,
         "run_id": record.run_id,
         "synced_at": record.synced_at,
+        "refused_by": record.refused_by.value if record.refused_by else "",
         "updated_at": now,
         "journal_date": None,
         "movement_type": None,
@@ -138,8 +158,15 @@ def _run(row: RunRow) -> SyncRun:
         started_at=row.started_at,
         finished_at=row.finished_at,
         heartbeat_at=row.heartbeat_at,
-        failures=tuple((str(number), str(reason)) for number, reason in row.failures or ()),
+        failures=tuple(_failure(item) for item in row.failures or ()),
+        note=row.note or "",
     )
+
+
+def _failure(item: Sequence[Any]) -> Failure:
+    number, reason = str(item[0]), str(item[1])
+    by = str(item[2]) if len(item) > 2 and item[2] else RefusedBy.XERO.value
+    return Failure(number, reason, by)
 
 
 class SqlSyncLedger:
@@ -166,38 +193,27 @@ class SqlSyncLedger:
         return found
 
     def save_records(self, records: Sequence[SyncRecord]) -> None:
-        """Upsert: one SELECT of the existing ids per kind, then one bulk insert and one
-        executemany update, whatever the number of records."""
+        """Upsert: one INSERT ... ON CONFLICT (kind, erp_id) DO UPDATE per UPSERT_CHUNK records
+        (a batch of 50 is one statement), on PostgreSQL and SQLite alike; the columns are
+        `_record_values`, so a new column is written by adding it there."""
         if not records:
             return
         latest: dict[tuple[Kind, str], SyncRecord] = {}
         for record in records:
             latest[(record.kind, record.erp_id)] = record  # the last one given wins
-        by_kind: dict[Kind, list[SyncRecord]] = defaultdict(list)
-        for (kind, _), record in latest.items():
-            by_kind[kind].append(record)
         now = utcnow()
-        for kind, group in by_kind.items():
-            existing: dict[str, int] = {}
-            ids = [r.erp_id for r in group]
-            for start in range(0, len(ids), IN_CHUNK):
-                stmt = select(SyncRecordRow.erp_id, SyncRecordRow.id).where(
-                    SyncRecordRow.kind == kind.value,
-                    SyncRecordRow.erp_id.in_(ids[start:start + IN_CHUNK]),
-                )
-                existing.update((erp_id, row_id) for erp_id, row_id in self.session.execute(stmt))
-            updates = [
-                {"id": existing[r.erp_id], **_record_values(r, now)}
-                for r in group if r.erp_id in existing
-            ]
-            inserts = [
-                {"kind": kind.value, "erp_id": r.erp_id, **_record_values(r, now)}
-                for r in group if r.erp_id not in existing
-            ]
-            if inserts:
-                self.session.execute(insert(SyncRecordRow), inserts)
-            if updates:
-                self.session.execute(update(SyncRecordRow), updates)
+        rows = [{"kind": kind.value, "erp_id": erp_id, **_record_values(record, now)}
+                for (kind, erp_id), record in latest.items()]
+        dialect = self.session.get_bind().dialect.name
+        upsert_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        table = SyncRecordRow.__table__
+        for start in range(0, len(rows), UPSERT_CHUNK):
+            stmt = upsert_insert(table).values(rows[start:start + UPSERT_CHUNK])
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c.kind, table.c.erp_id],
+                set_={name: stmt.excluded[name] for name in rows[0] if name not in ("kind", "erp_id")},
+            )
+            self.session.execute(stmt)
 
     def in_flight(self, kind: Kind) -> list[SyncRecord]:
         rows = self._record_rows(
@@ -216,12 +232,32 @@ class SqlSyncLedger:
         return [_record(row) for row in self.session.scalars(stmt)]
 
     def records_for_run(self, run_id: int, limit: int, after: str | None = None) -> list[SyncRecord]:
-        """Records last touched by a run, in (kind, erp_id) order after an erp_id cursor."""
-        stmt = select(SyncRecordRow).where(SyncRecordRow.run_id == run_id)
+        """Records last touched by a run, in the natural order of their numbers (PO-9 before
+        PO-10: shorter numbers first, then as text), after a `record_cursor`."""
+        r = SyncRecordRow
+        length = func.length(r.number)
+        stmt = select(r).where(r.run_id == run_id)
         if after is not None:
-            stmt = stmt.where(SyncRecordRow.erp_id > after)
-        stmt = stmt.order_by(SyncRecordRow.kind, SyncRecordRow.erp_id).limit(limit)
+            kind, number, erp_id = parse_record_cursor(after)
+            stmt = stmt.where(or_(
+                r.kind > kind,
+                (r.kind == kind) & (length > len(number)),
+                (r.kind == kind) & (length == len(number)) & (r.number > number),
+                (r.kind == kind) & (length == len(number)) & (r.number == number) & (r.erp_id > erp_id),
+            ))
+        stmt = stmt.order_by(r.kind, length, r.number, r.erp_id).limit(limit)
         return [_record(row) for row in self.session.scalars(stmt)]
+
+    def unsettled(self) -> dict[Kind, tuple[int, int]]:
+        r = SyncRecordRow
+        stmt = (select(r.kind, r.state, func.count())
+                .where(r.state.in_((SyncState.FAILED.value, SyncState.IN_FLIGHT.value)))
+                .group_by(r.kind, r.state))
+        counts: dict[Kind, list[int]] = {}
+        for kind, state, n in self.session.execute(stmt):
+            slot = counts.setdefault(Kind(kind), [0, 0])
+            slot[0 if state == SyncState.FAILED.value else 1] += int(n)
+        return {kind: (failed, in_flight) for kind, (failed, in_flight) in counts.items()}
 
     # ------------------------------------------------------------ books over time
 
@@ -260,6 +296,9 @@ class SqlSyncLedger:
             for row in sorted(rows, key=lambda r: r.kind != Kind.CORRECTIONS.value):
                 found[row.xero_id or ""] = _record(row)
         return found
+
+    def first_synced_at(self) -> datetime | None:
+        return self.session.scalar(select(func.min(SyncRecordRow.synced_at)))
 
     def save_xero_changes(self, changes: Sequence[XeroChange]) -> None:
         now = utcnow()
@@ -302,26 +341,33 @@ class SqlSyncLedger:
         mode: JournalMode | None,
         at: datetime,
     ) -> SyncRun:
-        row = RunRow(
-            kind=kind.value,
-            closing_date=closing_date,
-            mode=mode.value if mode else None,
-            requested_by=requested_by,
-            state=RunState.QUEUED.value,
-            total=0, done=0, created=0, failed=0, message="", failures=[],
-            created_at=at,
-        )
-        try:
-            # The partial unique index on kind (state queued or running) decides, in any
-            # process; the savepoint keeps the caller's transaction usable after a refusal.
-            with self.session.begin_nested():
-                self.session.add(row)
-        except IntegrityError:
-            active = self.session.scalar(
-                select(RunRow.id).where(RunRow.kind == kind.value, RunRow.state.in_(ACTIVE_RUN_STATES))
+        for _attempt in range(3):
+            row = RunRow(
+                kind=kind.value,
+                closing_date=closing_date,
+                mode=mode.value if mode else None,
+                requested_by=requested_by,
+                state=RunState.QUEUED.value,
+                total=0, done=0, created=0, failed=0, message="", failures=[],
+                created_at=at,
             )
-            raise RunAlreadyActive(active or 0, kind.value) from None
-        return _run(row)
+            try:
+                # The partial unique index on kind (state queued or running) decides, in any
+                # process; the savepoint keeps the caller's transaction usable after a refusal.
+                with self.session.begin_nested():
+                    self.session.add(row)
+            except IntegrityError:
+                active = self.session.scalar(
+                    select(RunRow.id).where(RunRow.kind == kind.value,
+                                            RunRow.state.in_(ACTIVE_RUN_STATES))
+                )
+                if active is not None:
+                    raise RunAlreadyActive(active, kind.value) from None
+                # The run in the way finished between our insert and this look-up: try again
+                # rather than name a run that is no longer active (or no run at all).
+                continue
+            return _run(row)
+        raise RunAlreadyActive(0, kind.value)
 
     def _run_row(self, run_id: int) -> RunRow:
         row = self.session.get(RunRow, run_id, populate_existing=True)
@@ -341,7 +387,8 @@ class SqlSyncLedger:
         row.mode = run.mode.value if run.mode else None
         row.total, row.done, row.created, row.failed = run.total, run.done, run.created, run.failed
         row.message = run.message
-        row.failures = [[number, reason] for number, reason in run.failures]
+        row.note = run.note
+        row.failures = [list(failure) for failure in run.failures]
         if run.created_at is not None:
             row.created_at = run.created_at
         row.started_at = run.started_at
@@ -356,6 +403,15 @@ class SqlSyncLedger:
             .execution_options(populate_existing=True)
         )
         return _run(row) if row is not None else None
+
+    def last_runs(self) -> dict[Kind, SyncRun]:
+        latest = select(func.max(RunRow.id)).group_by(RunRow.kind)
+        rows = self.session.scalars(select(RunRow).where(RunRow.id.in_(latest))
+                                    .execution_options(populate_existing=True))
+        return {Kind(row.kind): _run(row) for row in rows}
+
+    def note_run(self, run_id: int, note: str) -> None:
+        self._conditional_update(run_id, [], {"note": note[:1000]})
 
     def list_runs(self, limit: int, before_id: int | None = None) -> list[SyncRun]:
         stmt = select(RunRow).order_by(RunRow.id.desc()).limit(limit)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from ...domain.costs import CostCategory, Stage
 from ...domain.documents import Kind
+from ...domain.errors import InvalidRequest
 from ...domain.mapping import AccountMapping, TrackingMapping, TradeDefaults
 from .plugin_tables import AccountMappingRow, PreferenceRow
 
@@ -20,6 +21,9 @@ TRACKING = "tracking"
 ROUNDING = "rounding"
 JOURNAL_TAX = "journal_tax"
 TRADE_DEFAULT = "trade_default"
+PAYMENT_TERMS = "payment_terms"  # key: kind, position: days after the document's date
+# What the columns hold (checked before writing, so PostgreSQL never refuses a value).
+LIMITS = {"account_code": 20, "tax_type": 40, "xero_name": 100, "key": 40}
 
 
 class SqlSettingsStore:
@@ -38,6 +42,7 @@ class SqlSettingsStore:
         tracking: list[TrackingMapping] = []
         rounding = journal_tax = ""
         defaults: dict[Kind, TradeDefaults] = {}
+        terms: dict[Kind, int] = {}
         for row in rows:
             try:
                 if row.section == STAGE:
@@ -52,6 +57,8 @@ class SqlSettingsStore:
                     journal_tax = row.tax_type
                 elif row.section == TRADE_DEFAULT:
                     defaults[Kind(row.key)] = TradeDefaults(row.account_code, row.tax_type)
+                elif row.section == PAYMENT_TERMS:
+                    terms[Kind(row.key)] = row.position
                 else:
                     raise ValueError(row.section)
             except ValueError:
@@ -59,6 +66,9 @@ class SqlSettingsStore:
                 # show the settings page at all.
                 log.warning("ignoring account mapping row %s (%s/%s/%s)", row.id, row.section,
                             row.key, row.category)
+        for kind, days in terms.items():
+            found = defaults.get(kind, TradeDefaults())
+            defaults[kind] = TradeDefaults(found.account_code, found.tax_type, days)
         return AccountMapping(
             stage_accounts=stages,
             category_overrides=overrides,
@@ -89,6 +99,15 @@ class SqlSettingsStore:
             if defaults.account_code or defaults.tax_type:
                 rows.append({"section": TRADE_DEFAULT, "key": Kind(kind).value,
                              "account_code": defaults.account_code, "tax_type": defaults.tax_type})
+            if defaults.payment_days is not None:
+                rows.append({"section": PAYMENT_TERMS, "key": Kind(kind).value,
+                             "position": int(defaults.payment_days)})
+        for row in rows:
+            for column, limit in LIMITS.items():
+                value = row.get(column)
+                if isinstance(value, str) and len(value) > limit:
+                    raise InvalidRequest(f"The mapping was not saved: '{value[:20]}…' is longer "
+                                         f"than the {limit} characters Accounts Sync keeps.")
         blank = {"key": "", "category": "", "position": 0, "account_code": "", "tax_type": "",
                  "xero_name": ""}
         self.session.execute(delete(AccountMappingRow))

@@ -203,6 +203,25 @@ class _Tries:
     last_reason: str = ""
 
 
+_LIMIT_WORDS = {"minute": "per-minute call limit", "day": "daily call limit",
+                "concurrent": "limit of calls at once", "appminute": "app's per-minute limit"}
+
+
+def waiting_note(error: BaseException, seconds: float, tries: _Tries, max_attempts: int) -> str:
+    """What a person reads while the client waits before trying again."""
+    wait = f"{int(seconds + 0.999)} second{'s' if int(seconds + 0.999) != 1 else ''}"
+    if isinstance(error, _Throttled):
+        limit = _LIMIT_WORDS.get(error.problem.replace("-", "").replace("_", "").lower(),
+                                 f"{error.problem} limit")
+        return f"Waiting for Xero: its {limit} is reached; continuing in {wait}."
+    reason = tries.last_reason or "no answer"
+    reason = {"ConnectTimeout": "no connection", "ReadTimeout": "no answer in time",
+              "ConnectionError": "the connection failed",
+              "ChunkedEncodingError": "the answer broke off"}.get(reason, reason)
+    return (f"Waiting for Xero: it did not answer ({reason}); trying again in {wait} "
+            f"(try {tries.transient + 1} of {max_attempts}).")
+
+
 class XeroHttpClient:
     """One per gateway: a pooled `requests.Session`, shared pacing, bounded retries."""
 
@@ -224,6 +243,7 @@ class XeroHttpClient:
         self._limits: dict[str, dict[str, int]] = {}
         self._persisted_at: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._listeners = threading.local()
         # Exponential from backoff_initial up to backoff_max, plus up to backoff_jitter at random.
         self._backoff = wait_exponential(
             multiplier=settings.backoff_initial, max=settings.backoff_max
@@ -232,10 +252,42 @@ class XeroHttpClient:
     def close(self) -> None:
         self.session.close()
 
+    @contextmanager
+    def observe(self, listener: Callable[[str], None]) -> Iterator[None]:
+        """Within the block, this thread's waits (429s, retries) are told to `listener`."""
+        previous = getattr(self._listeners, "listener", None)
+        self._listeners.listener = listener
+        try:
+            yield
+        finally:
+            self._listeners.listener = previous
+
+    def _tell(self, note: str) -> None:
+        listener = getattr(self._listeners, "listener", None)
+        if listener is None:
+            return
+        try:
+            listener(note)
+        except Exception:  # telling must never fail a call
+            log.warning("could not report a wait on Xero", exc_info=True)
+
     # ------------------------------------------------------------------ calls
 
-    def get(self, tenant_id: str, path: str, params: Mapping[str, str] | None = None) -> XeroResponse:
-        return self.request("GET", tenant_id, path, params=params)
+    def get(self, tenant_id: str, path: str, params: Mapping[str, str] | None = None,
+            headers: Mapping[str, str] | None = None) -> XeroResponse:
+        return self.request("GET", tenant_id, path, params=params, headers=headers)
+
+    def post(
+        self,
+        tenant_id: str,
+        path: str,
+        body: bytes,
+        idempotency_key: str,
+        params: Mapping[str, str] | None = None,
+    ) -> XeroResponse:
+        """POST updates (Xero's updateOrCreate, used here only with ids)."""
+        return self.request("POST", tenant_id, path, params=params, body=body,
+                            idempotency_key=idempotency_key)
 
     def put(
         self,
@@ -256,8 +308,10 @@ class XeroHttpClient:
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
         idempotency_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> XeroResponse:
-        """Answers 2xx and the 4xx the caller must interpret (400, 404, ...); raises the rest."""
+        """Answers 2xx and the 4xx the caller must interpret (400, 404, ...); raises the rest.
+        `headers` adds request headers (If-Modified-Since)."""
         method = method.upper()
         if method in WRITE_METHODS and not (idempotency_key and len(idempotency_key) <= MAX_IDEMPOTENCY_KEY):
             raise ValueError("every PUT/POST to Xero needs an Idempotency-Key of 1-128 characters")
@@ -267,12 +321,16 @@ class XeroHttpClient:
         retrying = Retrying(
             retry=retry_if_exception_type((_Transient, _Throttled, _RetryNow)),
             stop=lambda state: self._give_up(tries),
-            wait=lambda state: self._wait(state),
+            wait=lambda state: self._wait(state, tries),
             sleep=self._sleep,
             reraise=True,
         )
         try:
-            return retrying(self._attempt, method, tenant_id, url, params, body, idempotency_key, tries)
+            answer = retrying(self._attempt, method, tenant_id, url, params, body, idempotency_key,
+                              tries, headers)
+            if tries.transient or tries.throttled:
+                self._tell("")  # Xero answers again: the wait is over
+            return answer
         except _Transient:
             log.warning("Xero %s %s failed %d times (%s)", method, path, tries.transient, tries.last_reason)
             raise GatewayUnavailable(
@@ -300,9 +358,11 @@ class XeroHttpClient:
         body: bytes | None,
         idempotency_key: str | None,
         tries: _Tries,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> XeroResponse:
         token = self.tokens.access_token(tenant_id)
         headers = {
+            **(extra_headers or {}),
             "Authorization": f"Bearer {token}",
             "xero-tenant-id": tenant_id,
             "Accept": "application/json",
@@ -330,12 +390,14 @@ class XeroHttpClient:
         status = answer.status_code
         if status == 401:
             if tries.refreshed:
+                self._needs_reauthorisation(tenant_id)
                 raise ReauthorisationNeeded(self._organisation(tenant_id))
             tries.refreshed = True
             self.tokens.refresh(tenant_id, stale_token=token)
             raise _RetryNow()
         if status == 403:
             log.warning("Xero refused access (403) for tenant %s: %s", tenant_id, _detail(answer))
+            self._needs_reauthorisation(tenant_id)
             raise ReauthorisationNeeded(self._organisation(tenant_id))
         if status == 429:
             return self._throttled(tenant_id, answer, tries)
@@ -365,14 +427,15 @@ class XeroHttpClient:
             or tries.throttled > self.settings.max_rate_limit_waits
         )
 
-    def _wait(self, state: RetryCallState) -> float:
+    def _wait(self, state: RetryCallState, tries: _Tries | None = None) -> float:
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
-        if isinstance(error, _Throttled):
-            return error.retry_after
         if isinstance(error, _RetryNow):
             return 0.0
-        return float(self._backoff(state))
+        seconds = error.retry_after if isinstance(error, _Throttled) else float(self._backoff(state))
+        if error is not None and tries is not None:
+            self._tell(waiting_note(error, seconds, tries, self.settings.max_attempts))
+        return seconds
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -399,6 +462,16 @@ class XeroHttpClient:
             self.tokens.record_rate_limits(tenant_id, snapshot, persist)
         except Exception:  # bookkeeping must never fail a call
             log.warning("could not record Xero's rate-limit counters", exc_info=True)
+
+    def _needs_reauthorisation(self, tenant_id: str) -> None:
+        """Xero no longer accepts the connection: the console must say so, not 'Connected'."""
+        mark = getattr(self.tokens, "mark_needs_reauthorisation", None)
+        if mark is None:
+            return
+        try:
+            mark(tenant_id)
+        except Exception:
+            log.warning("could not mark the connection as needing re-authorisation", exc_info=True)
 
     def _organisation(self, tenant_id: str) -> str:
         try:

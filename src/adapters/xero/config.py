@@ -8,13 +8,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 # Apps created from March 2026 on use granular scopes; older apps swap the three accounting.*
-# write scopes for `accounting.transactions` (valid until September 2027) in configuration.
+# write scopes for `accounting.transactions` (valid until September 2027), and the trial
+# balance scope for `accounting.reports.read`, in configuration. Reconciliation reads the
+# general ledger (`accounting.journals.read`) and the trial balance.
 DEFAULT_SCOPES = (
     "offline_access",
     "accounting.invoices",
     "accounting.manualjournals",
     "accounting.contacts",
     "accounting.settings.read",
+    "accounting.journals.read",
+    "accounting.reports.trialbalance.read",
 )
 
 XERO_AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"

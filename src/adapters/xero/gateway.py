@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
@@ -19,19 +21,26 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ...application.ports import (
     Account,
+    Allocation,
+    ChangedPage,
     ChartOfAccounts,
     Connection,
+    DocumentUpdate,
     Organisation,
     PushResult,
+    StatusChange,
     TaxRate,
     TrackingCategory,
+    TrialBalanceRow,
+    XeroJournal,
+    XeroObjectState,
 )
 from ...domain.documents import Kind, TradeDocument
 from ...domain.errors import GatewayUnavailable
 from ...domain.journals import AccountJournal, reference_marker
 from ...domain.sync import JournalMode, SyncRecord
 from ..erp_sql.plugin_tables import ContactRow, utcnow
-from . import payloads
+from . import answers, payloads
 from .client import XeroHttpClient, XeroRejected, XeroResponse
 from .config import XeroSettings
 from .oauth import XeroConnector
@@ -43,6 +52,8 @@ GONE_STATUSES = frozenset({"VOIDED", "DELETED"})
 WHERE_BUDGET = 6000  # characters of `where` per look-up call, well under URL limits
 PAGE_SIZE = 100  # Xero's page size for invoices, credit notes, journals and contacts
 MAX_PAGES = 50
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+XERO_REFUSED = "Xero refused the contact"  # a contact error from Xero, not from our own checks
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,7 @@ class _Outgoing:
     erp_id: str
     body: dict[str, Any]
     match: str  # what identifies the element in Xero's answer (number or narration marker)
+    xero_id: str = ""  # the object an update changes (identifies it in the answer too)
 
 
 @dataclass
@@ -92,6 +104,7 @@ class XeroGateway:
         self._sessions = session_factory
         self._clock = clock
         self._charts: dict[str, _CachedChart] = {}
+        self._currencies: dict[str, frozenset[str]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ reads
@@ -120,8 +133,10 @@ class XeroGateway:
         return chart
 
     def tracking_categories(self) -> tuple[TrackingCategory, ...]:
-        """Only the settings page needs these, so a sync run never spends a call on them."""
-        tenant = self.connector.active_tenant_id()
+        """Read with the chart: the checks before a sync look at every line's tracking option."""
+        return self.chart().tracking
+
+    def _tracking(self, tenant: str) -> tuple[TrackingCategory, ...]:
         return tuple(
             TrackingCategory(
                 name=str(c.get("Name") or ""),
@@ -135,9 +150,31 @@ class XeroGateway:
         )
 
     def forget_chart(self) -> None:
-        """Drop the cached chart (after the user changed something in Xero)."""
+        """Drop the cached chart (someone may have changed Xero: the next read asks it again)."""
         with self._lock:
             self._charts.clear()
+            self._currencies.clear()
+
+    def currencies(self) -> frozenset[str]:
+        """The organisation's enabled currencies (GET /Currencies), kept with the chart; empty
+        when Xero will not say, and then only Xero decides."""
+        tenant = self.connector.active_tenant_id()
+        with self._lock:
+            cached = self._currencies.get(tenant)
+        if cached is not None:
+            return cached
+        try:
+            codes = frozenset(str(c.get("Code") or "").upper()
+                              for c in self._items(self._get(tenant, "Currencies"), "Currencies"))
+        except XeroRejected as exc:
+            log.warning("Xero's currencies could not be read: %s", exc.message)
+            codes = frozenset()
+        with self._lock:
+            self._currencies[tenant] = codes
+        return codes
+
+    def observe(self, listener: Callable[[str], None]) -> Any:
+        return self.client.observe(listener)
 
     def _read_chart(self, tenant: str) -> ChartOfAccounts:
         organisations = self._items(self._get(tenant, "Organisation"), "Organisations")
@@ -159,6 +196,7 @@ class XeroGateway:
                 type=str(a.get("Type") or ""),
                 status=str(a.get("Status") or "ACTIVE"),
                 system_account=str(a.get("SystemAccount") or ""),
+                account_id=str(a.get("AccountID") or ""),
             )
             for a in self._items(self._get(tenant, "Accounts"), "Accounts")
         )
@@ -171,22 +209,26 @@ class XeroGateway:
             )
             for t in self._items(self._get(tenant, "TaxRates"), "TaxRates")
         )
-        return ChartOfAccounts(organisation, accounts, tax_rates)
+        return ChartOfAccounts(organisation, accounts, tax_rates, self._tracking(tenant),
+                               read_at=datetime.now(UTC))
 
     # ------------------------------------------------------------------ pushes
 
     def push_invoices(self, documents: Sequence[TradeDocument], idempotency_key: str) -> list[PushResult]:
+        """Invoices and bills (each document's `xero_type` says which; a credit-note type is
+        refused for that document, nothing sent)."""
         status = self.settings.invoice_status
 
-        def build(doc: TradeDocument, contact_id: str | None) -> dict[str, Any]:
+        def build(position: int, doc: TradeDocument, contact_id: str | None) -> dict[str, Any]:
             return payloads.invoice_payload(doc, status, contact_id)
 
         return self._push_documents(documents, idempotency_key, INVOICES, build)
 
     def push_credit_notes(self, documents: Sequence[TradeDocument], idempotency_key: str) -> list[PushResult]:
+        """Credit notes of customers or suppliers, by each document's `xero_type`."""
         status = self.settings.credit_note_status
 
-        def build(doc: TradeDocument, contact_id: str | None) -> dict[str, Any]:
+        def build(position: int, doc: TradeDocument, contact_id: str | None) -> dict[str, Any]:
             return payloads.credit_note_payload(doc, status, contact_id)
 
         return self._push_documents(documents, idempotency_key, CREDIT_NOTES, build)
@@ -201,7 +243,7 @@ class XeroGateway:
             try:
                 body = payloads.manual_journal_payload(journal, mode, self.settings.journal_tax_type)
             except PayloadProblem as exc:
-                results[position] = PushResult(journal.key, errors=(str(exc),))
+                results[position] = PushResult(journal.key, errors=(str(exc),), refused_locally=True)
                 continue
             outgoing.append(_Outgoing(position, journal.key, body, reference_marker(journal.key)))
         results.update(self._send(tenant, MANUAL_JOURNALS, outgoing, idempotency_key))
@@ -212,7 +254,9 @@ class XeroGateway:
         documents: Sequence[TradeDocument],
         idempotency_key: str,
         endpoint: _Endpoint,
-        build: Callable[[TradeDocument, str | None], dict[str, Any]],
+        build: Callable[[int, TradeDocument, str | None], dict[str, Any]],
+        method: str = "PUT",
+        xero_ids: Sequence[str] = (),
     ) -> list[PushResult]:
         tenant = self.connector.active_tenant_id()
         results: dict[int, PushResult] = {}
@@ -221,19 +265,23 @@ class XeroGateway:
         for position, doc in enumerate(documents):
             ref = payloads.contact_ref(doc)
             if ref in contact_errors:
-                results[position] = PushResult(doc.erp_id, errors=(contact_errors[ref],))
+                message = contact_errors[ref]
+                results[position] = PushResult(doc.erp_id, errors=(message,),
+                                               refused_locally=not message.startswith(XERO_REFUSED))
                 continue
             try:
-                body = build(doc, contacts.get(ref))
+                body = build(position, doc, contacts.get(ref))
             except PayloadProblem as exc:
-                results[position] = PushResult(doc.erp_id, errors=(str(exc),))
+                results[position] = PushResult(doc.erp_id, errors=(str(exc),), refused_locally=True)
                 continue
-            outgoing.append(_Outgoing(position, doc.erp_id, body, doc.number.strip()))
-        results.update(self._send(tenant, endpoint, outgoing, idempotency_key))
+            outgoing.append(_Outgoing(position, doc.erp_id, body, doc.number.strip(),
+                                      xero_ids[position] if xero_ids else ""))
+        results.update(self._send(tenant, endpoint, outgoing, idempotency_key, method))
         return [results[i] for i in range(len(documents))]
 
     def _send(
-        self, tenant: str, endpoint: _Endpoint, outgoing: list[_Outgoing], idempotency_key: str
+        self, tenant: str, endpoint: _Endpoint, outgoing: list[_Outgoing], idempotency_key: str,
+        method: str = "PUT",
     ) -> dict[int, PushResult]:
         results: dict[int, PushResult] = {}
         if not outgoing:
@@ -247,11 +295,12 @@ class XeroGateway:
             results[out.position] = PushResult(out.erp_id, errors=(
                 f"This document is larger than the {self.settings.max_request_bytes / 1e6:.1f} MB "
                 f"Xero accepts in one request; split it in the ERP.",
-            ))
+            ), refused_locally=True)
         for number, request in enumerate(plan.requests):
             key = idempotency_key if len(plan.requests) == 1 else f"{idempotency_key}-{number + 1}"
             sent = [outgoing[i] for i in request.positions]
-            answer = self.client.put(tenant, endpoint.path, request.body, key, dict(endpoint.params))
+            write = self.client.post if method == "POST" else self.client.put
+            answer = write(tenant, endpoint.path, request.body, key, dict(endpoint.params))
             for out, result in zip(sent, self._element_results(endpoint, sent, answer), strict=True):
                 results[out.position] = result
         return results
@@ -287,9 +336,14 @@ class XeroGateway:
 
     def _match_elements(self, endpoint: _Endpoint, sent: list[_Outgoing], elements: list[Any]) -> list[Any]:
         """Xero answered with a different count: pair elements by number (or narration marker)."""
+        by_id = {out.xero_id.lower(): out.match for out in sent if out.xero_id}
+
         def key_of(element: Any) -> str:
             if not isinstance(element, dict):
                 return ""
+            answered_id = str(element.get(endpoint.id_field) or "").lower()
+            if answered_id in by_id:
+                return by_id[answered_id]
             if endpoint.number_field:
                 return str(element.get(endpoint.number_field) or "").strip()
             narration = str(element.get("Narration") or "")
@@ -385,7 +439,7 @@ class XeroGateway:
                         new_rows[ref] = (result.xero_id, name)
                     else:
                         reason = " ".join(result.errors) or "no reason given"
-                        errors[ref] = f"Xero refused the contact '{name}': {reason}"
+                        errors[ref] = f"{XERO_REFUSED} '{name}': {reason}"
         self._cache_contacts(tenant, new_rows)
         return found, errors
 
@@ -446,6 +500,15 @@ class XeroGateway:
         if kind is Kind.JOURNALS:
             return self._find_journals(tenant, records)
         raise ValueError(f"unknown kind {kind}")
+
+    def find_by_number(self, document_type: str, numbers: Sequence[str]) -> dict[str, str]:
+        if not numbers:
+            return {}
+        tenant = self.connector.active_tenant_id()
+        records = [SyncRecord(Kind.SALES_ORDERS, n, n, "") for n in dict.fromkeys(numbers)]
+        if document_type in ("ACCREC", "ACCPAY"):
+            return self._find_by_number(tenant, records, INVOICES, document_type)
+        return self._find_by_where(tenant, records, CREDIT_NOTES, "CreditNoteNumber", document_type)
 
     def _find_by_number(
         self, tenant: str, records: Sequence[SyncRecord], endpoint: _Endpoint, doc_type: str
@@ -519,6 +582,255 @@ class XeroGateway:
                         found[erp_id] = str(journal_id)
         return found
 
+    # ------------------------------------------------------------------ Xero's side of the books
+    # docs/xero-rules.md is what these calls rely on; refusals come back per element.
+
+    def object_states(self, kind: Kind, xero_ids: Sequence[str]) -> dict[str, XeroObjectState]:
+        """By id, 50 a call: `IDs=` on Invoices, `where=...ID==Guid(...)` on credit notes and
+        journals (their lists have no IDs= in Xero's spec). A trade id not found where `kind`
+        points is looked for in the other place, so an adjustment's credit note is found too."""
+        wanted = {i.lower(): i for i in dict.fromkeys(xero_ids) if _GUID.match(i)}
+        if not wanted:
+            return {}
+        tenant = self.connector.active_tenant_id()
+        places = {
+            Kind.SALES_ORDERS: (INVOICES, CREDIT_NOTES),
+            Kind.PURCHASE_ORDERS: (INVOICES, CREDIT_NOTES),
+            Kind.REFUNDS: (CREDIT_NOTES, INVOICES),
+            Kind.JOURNALS: (MANUAL_JOURNALS,),
+        }.get(kind, (INVOICES, CREDIT_NOTES, MANUAL_JOURNALS))  # corrections: any of them
+        found: dict[str, XeroObjectState] = {}
+        for endpoint in places:
+            missing = [i for i in wanted if i not in found]
+            for start in range(0, len(missing), self.settings.max_elements):
+                chunk = missing[start:start + self.settings.max_elements]
+                for state in self._states(tenant, endpoint, chunk):
+                    if state.xero_id.lower() in wanted:
+                        found[state.xero_id.lower()] = state
+        return {wanted[i]: state for i, state in found.items()}
+
+    def _states(self, tenant: str, endpoint: _Endpoint, ids: list[str]) -> list[XeroObjectState]:
+        params: dict[str, str] = {"page": "1"}
+        if endpoint is INVOICES:
+            params |= {"IDs": ",".join(ids), "unitdp": "4"}
+        else:
+            params["where"] = " OR ".join(f'{endpoint.id_field}==Guid("{i}")' for i in ids)
+            if endpoint is CREDIT_NOTES:
+                params["unitdp"] = "4"
+        answer = self._get(tenant, endpoint.path, params)
+        return [self._state(endpoint, element) for element in self._items(answer, endpoint.plural)]
+
+    def _state(self, endpoint: _Endpoint, element: dict[str, Any]) -> XeroObjectState:
+        if endpoint is INVOICES:
+            return answers.invoice_state(element, self._object_url)
+        if endpoint is CREDIT_NOTES:
+            return answers.credit_note_state(element, self._object_url)
+        return answers.manual_journal_state(element, self._object_url)
+
+    def _object_url(self, kind: Kind, document_type: str, xero_id: str) -> str:
+        if document_type == "ACCPAY":
+            return self.settings.bill_web_url.format(id=quote(xero_id, safe=""))
+        return self.web_url(kind, xero_id)
+
+    def changed_since(self, kind: Kind, since: datetime | None, page: int = 1) -> ChangedPage:
+        """One page (100) of what changed since `since`, oldest change first. The moment goes
+        out rounded down to the second, so a caller that keeps the last UpdatedDateUTC it saw
+        may meet a few objects again: drop repeats by id and time."""
+        endpoint = {Kind.SALES_ORDERS: INVOICES, Kind.PURCHASE_ORDERS: INVOICES,
+                    Kind.REFUNDS: CREDIT_NOTES, Kind.JOURNALS: MANUAL_JOURNALS}.get(kind)
+        if endpoint is None:  # corrections are found under the kind of the object they made
+            return ChangedPage((), None)
+        tenant = self.connector.active_tenant_id()
+        params = {"page": str(max(page, 1)), "order": "UpdatedDateUTC ASC"}
+        if kind is Kind.SALES_ORDERS:
+            params["where"] = 'Type=="ACCREC"'
+        elif kind is Kind.PURCHASE_ORDERS:
+            params["where"] = 'Type=="ACCPAY"'
+        if endpoint is not MANUAL_JOURNALS:
+            params["unitdp"] = "4"
+        headers = {"If-Modified-Since": payloads.http_timestamp(since)} if since else None
+        answer = self._get(tenant, endpoint.path, params, headers)
+        items = tuple(self._state(endpoint, e) for e in self._items(answer, endpoint.plural))
+        paging = answer.body.get("pagination") if isinstance(answer.body, dict) else None
+        if isinstance(paging, dict) and paging.get("pageCount") is not None:
+            more = page < int(paging.get("pageCount") or 0)
+        else:
+            more = len(items) >= PAGE_SIZE
+        return ChangedPage(items, page + 1 if more else None)
+
+    def update_documents(
+        self, updates: Sequence[DocumentUpdate], idempotency_key: str
+    ) -> list[PushResult]:
+        """POST /Invoices and /CreditNotes with each object's id, built by the same payload
+        builder as the creation: every line is sent, so Xero holds exactly the document."""
+        results: dict[int, PushResult] = {}
+        groups = [
+            (INVOICES, [(i, u) for i, u in enumerate(updates) if not u.document.is_credit_note]),
+            (CREDIT_NOTES, [(i, u) for i, u in enumerate(updates) if u.document.is_credit_note]),
+        ]
+        groups = [(endpoint, group) for endpoint, group in groups if group]
+        for endpoint, group in groups:
+            key = idempotency_key if len(groups) == 1 else \
+                f"{idempotency_key}-{endpoint.path.lower()}"
+            chosen = [u for _, u in group]
+
+            def build(position: int, doc: TradeDocument, contact_id: str | None,
+                      chosen: list[DocumentUpdate] = chosen) -> dict[str, Any]:
+                update = chosen[position]
+                if not _GUID.match(update.xero_id):
+                    raise PayloadProblem(f"'{update.xero_id}' is not a Xero id.")
+                return payloads.document_payload(doc, update.status, contact_id, update.xero_id)
+
+            answered = self._push_documents([u.document for u in chosen], key, endpoint, build,
+                                            "POST", [u.xero_id for u in chosen])
+            for (position, _), result in zip(group, answered, strict=True):
+                results[position] = result
+        return [results[i] for i in range(len(updates))]
+
+    def update_manual_journals(
+        self, updates: Sequence[tuple[str, AccountJournal]], mode: JournalMode,
+        idempotency_key: str,
+    ) -> list[PushResult]:
+        """POST /ManualJournals with each journal's id: a draft is rewritten (Xero keeps posted
+        journals as they are; see docs/xero-rules.md)."""
+        tenant = self.connector.active_tenant_id()
+        results: dict[int, PushResult] = {}
+        outgoing: list[_Outgoing] = []
+        for position, (xero_id, journal) in enumerate(updates):
+            try:
+                if not _GUID.match(xero_id):
+                    raise PayloadProblem(f"'{xero_id}' is not a Xero id.")
+                body = payloads.manual_journal_payload(journal, mode, self.settings.journal_tax_type,
+                                                       xero_id)
+            except PayloadProblem as exc:
+                results[position] = PushResult(journal.key, errors=(str(exc),))
+                continue
+            outgoing.append(_Outgoing(position, journal.key, body, reference_marker(journal.key),
+                                      xero_id))
+        results.update(self._send(tenant, MANUAL_JOURNALS, outgoing, idempotency_key, "POST"))
+        return [results[i] for i in range(len(updates))]
+
+    def change_status(
+        self, changes: Sequence[StatusChange], idempotency_key: str
+    ) -> list[PushResult]:
+        """VOIDED or DELETED, as a POST of the object's id and new status (one call per kind of
+        object). A manual journal's narration is read first: Xero's schema requires it."""
+        tenant = self.connector.active_tenant_id()
+        results: dict[int, PushResult] = {}
+        endpoints = {"ACCREC": INVOICES, "ACCPAY": INVOICES, "ACCRECCREDIT": CREDIT_NOTES,
+                     "ACCPAYCREDIT": CREDIT_NOTES, "MANJOURNAL": MANUAL_JOURNALS}
+        narrations: dict[str, str] = {}
+        journal_ids = [c.xero_id for c in changes if c.document_type == "MANJOURNAL"]
+        if journal_ids:
+            narrations = {i: s.number for i, s in self.object_states(Kind.JOURNALS, journal_ids).items()}
+        grouped: dict[str, list[_Outgoing]] = {}
+        for position, change in enumerate(changes):
+            endpoint = endpoints.get(change.document_type)
+            try:
+                if endpoint is None:
+                    raise PayloadProblem(f"Xero has no object of type {change.document_type}.")
+                if change.status not in ("VOIDED", "DELETED"):
+                    raise PayloadProblem(f"Accounts Sync only voids or deletes; '{change.status}' "
+                                         f"is not one of those.")
+                if not _GUID.match(change.xero_id):
+                    raise PayloadProblem(f"'{change.xero_id}' is not a Xero id.")
+                narration = ""
+                if endpoint is MANUAL_JOURNALS:
+                    if change.xero_id not in narrations:
+                        raise PayloadProblem(f"Xero has no manual journal {change.xero_id}.")
+                    narration = narrations[change.xero_id]
+                body = payloads.status_payload(change.document_type, change.xero_id, change.status,
+                                               narration)
+            except PayloadProblem as exc:
+                results[position] = PushResult(change.erp_id, errors=(str(exc),))
+                continue
+            grouped.setdefault(endpoint.path, []).append(
+                _Outgoing(position, change.erp_id, body, change.xero_id, change.xero_id))
+        by_path = {e.path: e for e in endpoints.values()}
+        for path, outgoing in grouped.items():
+            key = idempotency_key if len(grouped) == 1 else f"{idempotency_key}-{path.lower()}"
+            results.update(self._send(tenant, by_path[path], outgoing, key, "POST"))
+        return [results[i] for i in range(len(changes))]
+
+    def allocate(self, allocations: Sequence[Allocation], idempotency_key: str) -> list[PushResult]:
+        """One PUT /CreditNotes/{id}/Allocations per credit note. Xero honours the key only
+        for minutes: after a lost answer, look the credit note's allocations up first."""
+        tenant = self.connector.active_tenant_id()
+        results: dict[int, PushResult] = {}
+        grouped: dict[str, list[tuple[int, Allocation, dict[str, Any]]]] = {}
+        for position, allocation in enumerate(allocations):
+            try:
+                if not _GUID.match(allocation.credit_note_id) or not _GUID.match(allocation.invoice_id):
+                    raise PayloadProblem("An allocation needs the Xero ids of a credit note and an "
+                                         "invoice.")
+                body = payloads.allocation_payload(allocation)
+            except PayloadProblem as exc:
+                results[position] = PushResult(allocation.erp_id, errors=(str(exc),))
+                continue
+            grouped.setdefault(allocation.credit_note_id, []).append((position, allocation, body))
+        for number, (credit_note_id, group) in enumerate(grouped.items(), start=1):
+            key = idempotency_key if len(grouped) == 1 else f"{idempotency_key}-{number}"
+            body = payloads.encode_json(payloads.wrap("Allocations", [b for _, _, b in group]))
+            answer = self.client.put(tenant, f"CreditNotes/{quote(credit_note_id, safe='')}/Allocations",
+                                     body, key, {"summarizeErrors": "false"})
+            for (position, _, _), result in zip(
+                    group, self._allocation_results(credit_note_id, group, answer), strict=True):
+                results[position] = result
+        return [results[i] for i in range(len(allocations))]
+
+    def _allocation_results(
+        self, credit_note_id: str, group: list[tuple[int, Allocation, dict[str, Any]]],
+        answer: XeroResponse,
+    ) -> list[PushResult]:
+        body = answer.body if isinstance(answer.body, dict) else {}
+        if answer.status in (400, 404):
+            elements = body.get("Elements") or []
+            message = (f"Xero has no credit note {credit_note_id}." if answer.status == 404
+                       else f"Xero refused the allocation: {_message(body, answer.text)}")
+            return [
+                PushResult(allocation.erp_id, errors=tuple(_messages(el.get("ValidationErrors")))
+                           or (message,)) if isinstance(el, dict)
+                else PushResult(allocation.erp_id, errors=(message,))
+                for (_, allocation, _), el in zip(
+                    group, [*elements, *([None] * len(group))][:len(group)], strict=True)
+            ]
+        if not answer.ok:
+            raise XeroRejected(f"Xero refused the allocation request ({answer.status}: "
+                               f"{_message(body, answer.text)}); nothing was allocated.")
+        elements = body.get("Allocations")
+        if not isinstance(elements, list) or len(elements) != len(group):
+            return [PushResult(allocation.erp_id, outcome_unknown=True, errors=(
+                "Xero's answer to the allocation was unreadable; look the credit note's "
+                "allocations up before allocating again.",)) for _, allocation, _ in group]
+        results = []
+        for (_, allocation, _), element in zip(group, elements, strict=True):
+            errors = tuple(_messages(element.get("ValidationErrors"))) if isinstance(element, dict) else ()
+            status = str(element.get("StatusAttributeString") or "").upper() \
+                if isinstance(element, dict) else ""
+            if status == "ERROR" and not errors:
+                errors = ("Xero refused the allocation without a reason.",)
+            if errors:
+                results.append(PushResult(allocation.erp_id, errors=errors))
+            else:
+                allocation_id = element.get("AllocationID") if isinstance(element, dict) else None
+                results.append(PushResult(allocation.erp_id,
+                                          xero_id=str(allocation_id or credit_note_id)))
+        return results
+
+    def trial_balance(self, day: date) -> tuple[TrialBalanceRow, ...]:
+        """Xero's trial balance at `day` (its YTD columns; see TrialBalanceRow)."""
+        tenant = self.connector.active_tenant_id()
+        accounts = self.chart().accounts
+        answer = self._get(tenant, "Reports/TrialBalance", {"date": payloads.xero_date(day)})
+        if not isinstance(answer.body, dict) or not isinstance(answer.body.get("Reports"), list):
+            raise GatewayUnavailable("Xero's trial balance was unreadable; retry in a moment.")
+        return answers.trial_balance_rows(answer.body, accounts)
+
+    def journals(self, offset: int = 0) -> tuple[XeroJournal, ...]:
+        tenant = self.connector.active_tenant_id()
+        answer = self._get(tenant, "Journals", {"offset": str(max(offset, 0))})
+        return tuple(answers.ledger_journal(e) for e in self._items(answer, "Journals"))
+
     # ------------------------------------------------------------------ plumbing
 
     def _list(self, tenant: str, path: str, plural: str, params: dict[str, str]) -> list[dict[str, Any]]:
@@ -538,8 +850,10 @@ class XeroGateway:
         log.warning("Xero %s look-up stopped after %d pages", path, MAX_PAGES)
         return items
 
-    def _get(self, tenant: str, path: str, params: dict[str, str] | None = None) -> XeroResponse:
-        answer = self.client.get(tenant, path, params)
+    def _get(self, tenant: str, path: str, params: dict[str, str] | None = None,
+             headers: dict[str, str] | None = None) -> XeroResponse:
+        answer = self.client.get(tenant, path, params, headers) if headers else \
+            self.client.get(tenant, path, params)
         if not answer.ok:
             body = answer.body if isinstance(answer.body, dict) else {}
             raise XeroRejected(

@@ -58,13 +58,26 @@ class OAuthStateMismatch(AccountsSyncError):
         )
 
 
+# OAuth's error codes (RFC 6749 4.1.2.1) in plain words; an unknown one is not shown raw.
+_DENIALS = {
+    "access_denied": "the connection was cancelled in Xero",
+    "invalid_scope": "Xero does not offer the access Accounts Sync asked for",
+    "unauthorized_client": "Xero does not allow this app to connect this way",
+    "server_error": "Xero had a problem",
+    "temporarily_unavailable": "Xero is busy",
+}
+
+
 class OAuthDenied(AccountsSyncError):
     code = "oauth_denied"
 
     def __init__(self, reason: str = "") -> None:
-        detail = f" ({reason})" if reason else ""
+        words = _DENIALS.get(reason.strip().lower(), "" if "_" in reason and " " not in reason
+                             else reason)
+        detail = f": {words}" if words else ""
         super().__init__(
-            f"Xero did not grant access{detail}; press Connect and choose Allow access to connect."
+            f"Xero did not grant access{detail}. Nothing was changed; press Connect and choose "
+            f"Allow access to connect."
         )
 
 
@@ -152,6 +165,7 @@ class XeroConnector:
         if not expected_state or not state or not hmac.compare_digest(state, expected_state):
             raise OAuthStateMismatch()
         if "error" in query:
+            # Xero's own description when it gives one, else its code put in plain words.
             raise OAuthDenied((query.get("error_description") or query["error"])[0][:200])
         if not query.get("code"):
             raise OAuthDenied("no authorisation code came back")

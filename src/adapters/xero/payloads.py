@@ -14,7 +14,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from ...application.ports import Allocation
 from ...domain.documents import (
+    CREDIT_NOTE_TYPES,
+    INVOICE_TYPES,
     Contact,
     DocumentLine,
     Kind,
@@ -32,8 +35,9 @@ FOUR_DP = Decimal("0.0001")
 MAX_TRACKING = 2
 ZERO_ID = "00000000-0000-0000-0000-000000000000"  # the id Xero gives an element it refused
 
-INVOICE_TYPES = {Kind.SALES_ORDERS: "ACCREC", Kind.PURCHASE_ORDERS: "ACCPAY"}
-CREDIT_NOTE_TYPES = {Kind.REFUNDS: "ACCRECCREDIT"}
+# The id field of each Xero object, by the type word a StatusChange carries.
+ID_FIELDS = {"ACCREC": "InvoiceID", "ACCPAY": "InvoiceID", "ACCRECCREDIT": "CreditNoteID",
+             "ACCPAYCREDIT": "CreditNoteID", "MANJOURNAL": "ManualJournalID"}
 CONTACT_ROLES = {Kind.SALES_ORDERS: "customer", Kind.REFUNDS: "customer", Kind.PURCHASE_ORDERS: "supplier"}
 
 
@@ -137,7 +141,15 @@ def parse_xero_datetime(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def http_timestamp(moment: datetime) -> str:
+    """The If-Modified-Since value Xero takes: UTC, `YYYY-MM-DDTHH:MM:SS` (whole seconds, so
+    the moment is rounded down and nothing at its edge is missed)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 # ------------------------------------------------------------------------------ contacts
@@ -171,11 +183,18 @@ def contact_name(contact: Contact) -> str:
 # ------------------------------------------------------------------------------ documents
 
 
-def invoice_payload(document: TradeDocument, status: str, contact_id: str | None = None) -> dict[str, Any]:
-    """A sales order as an ACCREC invoice, a purchase order as an ACCPAY bill."""
-    kind = INVOICE_TYPES.get(document.kind)
-    if kind is None:
-        raise PayloadProblem(f"{document.kind.label} are not sent to Xero as invoices.")
+def invoice_payload(
+    document: TradeDocument, status: str, contact_id: str | None = None, xero_id: str | None = None
+) -> dict[str, Any]:
+    """A sales order as an ACCREC invoice, a purchase order as an ACCPAY bill, or whatever
+    invoice `document.xero_type` says (an adjustment of a refund is an ACCREC invoice).
+
+    With `xero_id` it updates that invoice (POST): every line is sent, so the invoice becomes
+    exactly the document; an empty `status` leaves Xero's status as it is.
+    """
+    kind = document.xero_type
+    if kind not in INVOICE_TYPES:
+        raise PayloadProblem(f"{document.number} is a {kind} in Xero, not an invoice or a bill.")
     if kind == "ACCPAY":
         # A bill carries the supplier's own invoice number, as the accountant keys it from the
         # paper; those need not be unique in Xero, so Reference carries the PO number, which
@@ -186,11 +205,12 @@ def invoice_payload(document: TradeDocument, status: str, contact_id: str | None
     else:
         number = _number(document)
         reference = document.reference
-    body: dict[str, Any] = {
+    body: dict[str, Any] = {"InvoiceID": xero_id} if xero_id else {}
+    body.update({
         "Type": kind,
         "Contact": _contact(document, contact_id),
         "Date": xero_date(document.date),
-    }
+    })
     if document.due_date is not None:
         body["DueDate"] = xero_date(document.due_date)
     if number:  # a bill without the supplier's number goes without one, never with ours
@@ -202,23 +222,58 @@ def invoice_payload(document: TradeDocument, status: str, contact_id: str | None
 
 
 def credit_note_payload(
-    document: TradeDocument, status: str, contact_id: str | None = None
+    document: TradeDocument, status: str, contact_id: str | None = None, xero_id: str | None = None
 ) -> dict[str, Any]:
-    """A refund as an ACCRECCREDIT credit note; Reference names the refunded sale."""
-    kind = CREDIT_NOTE_TYPES.get(document.kind)
-    if kind is None:
-        raise PayloadProblem(f"{document.kind.label} are not sent to Xero as credit notes.")
-    body: dict[str, Any] = {
+    """A refund as an ACCRECCREDIT credit note (Reference names the refunded sale), or the
+    credit note `document.xero_type` says (an adjustment of a bill is an ACCPAYCREDIT)."""
+    kind = document.xero_type
+    if kind not in CREDIT_NOTE_TYPES:
+        raise PayloadProblem(f"{document.number} is a {kind} in Xero, not a credit note.")
+    body: dict[str, Any] = {"CreditNoteID": xero_id} if xero_id else {}
+    body.update({
         "Type": kind,
         "Contact": _contact(document, contact_id),
         "Date": xero_date(document.date),
         "CreditNoteNumber": _number(document),
-    }
+    })
     if document.reference:
         body["Reference"] = document.reference
     # Xero's CreditNote has no Url (the spec lists none; Xero would drop it silently).
     _common(body, document, status, with_url=False)
     return body
+
+
+def document_payload(
+    document: TradeDocument, status: str, contact_id: str | None = None, xero_id: str | None = None
+) -> dict[str, Any]:
+    """The invoice or credit note a document is in Xero, by its Xero type."""
+    build = credit_note_payload if document.is_credit_note else invoice_payload
+    return build(document, status, contact_id, xero_id)
+
+
+def status_payload(document_type: str, xero_id: str, status: str,
+                   narration: str = "") -> dict[str, Any]:
+    """Voiding or deleting an object is an update of its status and nothing else; a manual
+    journal carries its narration too, the one field Xero's schema requires of it."""
+    id_field = ID_FIELDS.get(document_type)
+    if id_field is None:
+        raise PayloadProblem(f"Xero has no object of type {document_type}.")
+    if not xero_id:
+        raise PayloadProblem("The object has no Xero id to change.")
+    body: dict[str, Any] = {id_field: xero_id}
+    if document_type == "MANJOURNAL":
+        body["Narration"] = narration
+    body["Status"] = status
+    return body
+
+
+def allocation_payload(allocation: Allocation) -> dict[str, Any]:
+    """Part of a credit note applied to an invoice (PUT /CreditNotes/{id}/Allocations)."""
+    amount = money(allocation.amount)
+    if amount <= 0:
+        raise PayloadProblem(f"An allocation of {amount:f} cannot be made; it must be positive.")
+    return {"Invoice": {"InvoiceID": allocation.invoice_id}, "Amount": amount,
+            "Date": xero_date(allocation.date)}
 
 
 def _number(document: TradeDocument) -> str:
@@ -244,7 +299,8 @@ def _contact(document: TradeDocument, contact_id: str | None) -> dict[str, str]:
 def _common(body: dict[str, Any], document: TradeDocument, status: str, with_url: bool = True) -> None:
     body["LineAmountTypes"] = document.line_amount_types.value
     body["CurrencyCode"] = document.currency.upper()
-    body["Status"] = status
+    if status:
+        body["Status"] = status
     if with_url and document.url:
         body["Url"] = document.url
     if not document.lines:
@@ -301,19 +357,21 @@ def journal_narration(journal: AccountJournal) -> str:
 
 
 def manual_journal_payload(
-    journal: AccountJournal, mode: JournalMode, tax_type: str = ""
+    journal: AccountJournal, mode: JournalMode, tax_type: str = "", xero_id: str | None = None
 ) -> dict[str, Any]:
+    """A production-cost journal; with `xero_id`, the rewrite of that (draft) journal."""
     if len(journal.lines) < 2:
         raise PayloadProblem(f"Journal {journal.key} has fewer than two lines; Xero needs two.")
     total = sum((money(line.amount) for line in journal.lines), Decimal(0))
     if total != 0:
         raise PayloadProblem(f"Journal {journal.key} does not balance (off by {total:f}); nothing was sent.")
-    body: dict[str, Any] = {
+    body: dict[str, Any] = {"ManualJournalID": xero_id} if xero_id else {}
+    body.update({
         "Narration": journal_narration(journal),
         "Date": xero_date(journal.date),
         "Status": JournalMode(mode).value,
         "LineAmountTypes": "NoTax",
-    }
+    })
     if journal.url:
         body["Url"] = journal.url
     lines = []

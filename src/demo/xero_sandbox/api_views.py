@@ -16,10 +16,18 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from . import formats
+from . import formats, ledger
 from .oauth import Authenticated, AuthFailure
-from .render import render, render_account, render_organisation, render_tracking_category
-from .sandbox import ApiProblem, Sandbox, validation_exception
+from .render import (
+    render,
+    render_account,
+    render_journal,
+    render_organisation,
+    render_payment,
+    render_tracking_category,
+    render_trial_balance,
+)
+from .sandbox import UPDATABLE, ApiProblem, Sandbox, validation_exception
 from .state import ACCOUNT_WHERE, KINDS, TAX_RATE_WHERE, TRACKING_WHERE, Kind, Org
 
 bp = Blueprint("xero_api", __name__, url_prefix="/api.xro/2.0")
@@ -38,9 +46,15 @@ SCOPES: dict[str, tuple[set[str], set[str]]] = {
     "ManualJournals": (_TRANSACTIONS | {"accounting.manualjournals",
                                         "accounting.manualjournals.read"},
                        {"accounting.transactions", "accounting.manualjournals"}),
+    "Payments": (_TRANSACTIONS | {"accounting.payments", "accounting.payments.read"},
+                 {"accounting.transactions", "accounting.payments"}),
+    "Journals": ({"accounting.journals.read"}, set()),
+    "Reports": ({"accounting.reports.read", "accounting.reports.trialbalance.read"}, set()),
 }
+# Methods each path takes (the spec's); anything else answers a JSON 405, as an API should.
+ALL_METHODS = ["GET", "PUT", "POST", "DELETE", "PATCH"]
 
-SETTINGS = ("organisation", "accounts", "taxrates", "trackingcategories")
+SETTINGS = ("organisation", "accounts", "taxrates", "trackingcategories", "currencies")
 
 
 class ConnectionDropped(Exception):
@@ -228,27 +242,62 @@ def _unitdp(args: dict[str, str]) -> int:
     return 4 if args.get("unitdp") == "4" else 2
 
 
-@bp.route("/<resource>", methods=["GET", "PUT", "POST"])
+@bp.route("/<resource>", methods=ALL_METHODS)
 def collection(resource: str) -> Response:
     name = resource.lower()
     if name in SETTINGS:
         if request.method != "GET":
             return _not_allowed()
         return _call("settings", False, lambda call: _settings(call, name))
+    if name == "payments":
+        if request.method == "GET":
+            return _call("Payments", False, _list_payments)
+        if request.method in ("PUT", "POST"):
+            return _call("Payments", True, _pay)
+        return _not_allowed()
+    if name == "journals":
+        if request.method != "GET":
+            return _not_allowed()
+        return _call("Journals", False, _journals)
     kind = KINDS.get(name)
     if kind is None:
         return _not_found()
     if request.method == "GET":
         return _call(kind.name, False, lambda call: _list(call, kind))
-    return _call(kind.name, True, lambda call: _write(call, kind))
+    if request.method in ("PUT", "POST"):
+        return _call(kind.name, True, lambda call: _write(call, kind))
+    return _not_allowed()
 
 
-@bp.route("/<resource>/<doc_id>", methods=["GET"])
+@bp.route("/<resource>/<doc_id>", methods=ALL_METHODS)
 def one(resource: str, doc_id: str) -> Response:
-    kind = KINDS.get(resource.lower())
+    name = resource.lower()
+    if name == "accounts":
+        if request.method != "GET":
+            return _not_allowed()
+        return _call("settings", False, lambda call: _account(call, doc_id))
+    if name == "reports":
+        if request.method != "GET":
+            return _not_allowed()
+        if doc_id.lower() != "trialbalance":
+            return _not_found()
+        return _call("Reports", False, _trial_balance)
+    kind = KINDS.get(name)
     if kind is None:
         return _not_found()
-    return _call(kind.name, False, lambda call: _one(call, kind, doc_id))
+    if request.method == "GET":
+        return _call(kind.name, False, lambda call: _one(call, kind, doc_id))
+    if request.method == "POST" and kind.name in UPDATABLE:
+        return _call(kind.name, True, lambda call: _write(call, kind, doc_id))
+    return _not_allowed()
+
+
+@bp.route("/CreditNotes/<doc_id>/Allocations", methods=ALL_METHODS)
+@bp.route("/creditnotes/<doc_id>/allocations", methods=ALL_METHODS)
+def allocations(doc_id: str) -> Response:
+    if request.method != "PUT":
+        return _not_allowed()
+    return _call("CreditNotes", True, lambda call: _allocate(call, doc_id))
 
 
 def _not_found() -> Response:
@@ -257,8 +306,9 @@ def _not_found() -> Response:
 
 
 def _not_allowed() -> Response:
-    return json_response({"Title": "Method Not Allowed", "Status": 405,
-                          "Detail": "The sandbox serves this resource read-only"}, 405)
+    return json_response({"Type": None, "Title": "Method Not Allowed", "Status": 405,
+                          "Detail": f"The {request.method} method is not supported for this "
+                                    f"resource"}, 405)
 
 
 def _settings(call: Call, name: str) -> Response:
@@ -271,6 +321,9 @@ def _settings(call: Call, name: str) -> Response:
             accounts = sb.filter_settings(list(org.accounts.values()), args.get("where"),
                                           ACCOUNT_WHERE, "Account")
             return json_response(call.envelope("Accounts", [render_account(a) for a in accounts]))
+        if name == "currencies":  # the organisation's enabled currencies, base one first
+            return json_response(call.envelope("Currencies", [
+                {"Code": code, "Description": code} for code in org.currencies]))
         if name == "taxrates":
             rows = sb.filter_settings(list(org.tax_rates.values()), args.get("where"),
                                       TAX_RATE_WHERE, "TaxRate")
@@ -286,11 +339,31 @@ def _settings(call: Call, name: str) -> Response:
             [render_tracking_category(c, include_archived) for c in categories]))
 
 
+def _account(call: Call, account_id: str) -> Response:
+    with call.sandbox.lock:
+        account = call.org.accounts_by_id.get(account_id.lower())
+        if account is None:
+            return _not_found()
+        return json_response(call.envelope("Accounts", [render_account(account)]))
+
+
+def _modified_since() -> int | None:
+    """The If-Modified-Since header as epoch milliseconds (UTC when no offset is given)."""
+    raw = request.headers.get("If-Modified-Since")
+    if not raw:
+        return None
+    try:
+        return formats.parse_timestamp_ms(raw)
+    except ValueError as exc:
+        raise validation_exception(f"If-Modified-Since '{raw}' is not a date-time") from exc
+
+
 def _list(call: Call, kind: Kind) -> Response:
     args = _args()
     sb = call.sandbox
+    since = _modified_since()
     with sb.lock:
-        items, pagination = sb.query(kind, call.org, args)
+        items, pagination = sb.query(kind, call.org, args, modified_since=since)
         summary = args.get("summaryonly", "").lower() == "true"
         unitdp = _unitdp(args)
         rendered = [render(kind, doc, unitdp, summary) for doc in items]
@@ -313,7 +386,62 @@ def _one(call: Call, kind: Kind, doc_id: str) -> Response:
     return json_response(call.envelope(kind.name, [rendered]))
 
 
-def _write(call: Call, kind: Kind) -> Response:
+def _write(call: Call, kind: Kind, path_id: str | None = None) -> Response:
+    return _write_body(call, kind.name, kind.singular, lambda elements, summarize, args: (
+        call.sandbox.write(kind, call.org, elements, summarize, _unitdp(args),
+                           request.method == "POST", path_id)))
+
+
+def _pay(call: Call) -> Response:
+    return _write_body(call, "Payments", "Payment", lambda elements, summarize, args: (
+        call.sandbox.pay(call.org, elements, summarize)))
+
+
+def _allocate(call: Call, credit_note_id: str) -> Response:
+    return _write_body(call, "Allocations", "Allocation", lambda elements, summarize, args: (
+        call.sandbox.allocate(call.org, credit_note_id, elements, summarize)))
+
+
+def _list_payments(call: Call) -> Response:
+    with call.sandbox.lock:
+        payments = [render_payment({**p, "_document": doc, "_kind": kind.name})
+                    for kind in (KINDS["invoices"], KINDS["creditnotes"])
+                    for doc in call.org.collection(kind).docs.values()
+                    for p in doc.get("Payments") or ()]
+    return json_response(call.envelope("Payments", payments))
+
+
+def _journals(call: Call) -> Response:
+    args = _args()
+    offset = _whole(args.get("offset"), 0)
+    since = _modified_since()
+    with call.sandbox.lock:
+        items = [render_journal(j) for j in ledger.journals_after(call.org, offset, since)]
+    return json_response(call.envelope("Journals", items))
+
+
+def _trial_balance(call: Call) -> Response:
+    raw = _args().get("date")
+    try:
+        day = formats.parse_xero_date(raw) if raw else formats.utc_day(call.now)
+    except ValueError as exc:
+        raise validation_exception(f"'{raw}' is not a valid date") from exc
+    with call.sandbox.lock:
+        rows = ledger.trial_balance(call.org, day)
+        body = render_trial_balance(call.org, day, rows, int(call.now * 1000))
+    return json_response(call.envelope("Reports", body["Reports"]))
+
+
+def _whole(value: str | None, default: int) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise validation_exception(f"'{value}' is not a whole number") from exc
+
+
+def _write_body(call: Call, envelope: str, singular: str, write: Callable[..., tuple]) -> Response:
     sb = call.sandbox
     args = _args()
     key = request.headers.get("Idempotency-Key")
@@ -330,13 +458,13 @@ def _write(call: Call, kind: Kind) -> Response:
     except ValueError as exc:
         raise ApiProblem(400, {"ErrorNumber": 14, "Type": "PostDataInvalidException",
                                "Message": f"Invalid Json data: {exc}"}) from exc
-    if isinstance(body, dict) and isinstance(body.get(kind.name), list):
-        elements, schema = body[kind.name], kind.name
-    elif isinstance(body, dict) and kind.name not in body and body:
-        elements, schema = [body], kind.singular  # Xero also takes one bare element
+    if isinstance(body, dict) and isinstance(body.get(envelope), list):
+        elements, schema = body[envelope], envelope
+    elif isinstance(body, dict) and envelope not in body and body:
+        elements, schema = [body], singular  # Xero also takes one bare element
     else:
         raise ApiProblem(400, {"ErrorNumber": 14, "Type": "PostDataInvalidException",
-                               "Message": f"The request body must be {{\"{kind.name}\": [...]}}"})
+                               "Message": f"The request body must be {{\"{envelope}\": [...]}}"})
     call.log["elements"] = len(elements)
     problems = sb.schema_problems(schema, body)
     if problems:
@@ -360,10 +488,9 @@ def _write(call: Call, kind: Kind) -> Response:
             call.log["replay"] = True
             status, text = stored["status"], stored["body"]
         else:
-            status, payload, created = sb.write(kind, call.org, elements, summarize,
-                                                _unitdp(args), request.method == "POST")
+            status, payload, created = write(elements, summarize, args)
             if status == 200:
-                payload = call.envelope(kind.name, payload[kind.name])
+                payload = call.envelope(envelope, payload[envelope])
             text = formats.dumps(payload)
             if store_key:
                 sb.idempotency.put(store_key, call.now, status, text)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, request
 
 from . import api_views, identity_views, ui_views
 from .sandbox import DEFAULTS, Sandbox
@@ -24,7 +24,8 @@ class SandboxApp(Flask):
 def create_app(config: dict[str, Any] | None = None) -> SandboxApp:
     """Build a sandbox app. Config keys (all optional) are listed in `sandbox.DEFAULTS`."""
     app = SandboxApp("accounts_sync.demo.xero_sandbox", root_path=str(PACKAGE_DIR),
-                     template_folder="templates", static_folder=None)
+                     template_folder="templates", static_folder="static",
+                     static_url_path="/_static")
     cfg = dict(config or {})
     sandbox_cfg = {key: cfg[key] for key in DEFAULTS if key in cfg}
     app.config.update({k: v for k, v in cfg.items() if k not in DEFAULTS})
@@ -37,7 +38,25 @@ def create_app(config: dict[str, Any] | None = None) -> SandboxApp:
     app.register_blueprint(ui_views.bp)
     app.jinja_env.filters["money"] = _money
     app.jinja_env.filters["day"] = _day
+    app.after_request(_security_headers)
     return app
+
+
+# No form-action: the consent form's answer redirects to the client's own callback, wherever
+# that is.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                           "base-uri 'none'; frame-ancestors 'none'")
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if request.path.startswith(("/_state.json", "/_faults", "/_reset")):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 def _money(value: Any) -> str:

@@ -1,9 +1,11 @@
-"""Xero's business rules for creating invoices, bills, credit notes, journals and contacts.
+"""Xero's business rules for invoices, bills, credit notes, journals, contacts, payments and
+credit note allocations (docs/xero-rules.md says which rule comes from where).
 
 Each `build_*` function checks one request element against one organisation and either
 returns the validation messages Xero would give, or a `commit` callable that stores the new
-document. Nothing is stored for an element with errors. Elements are processed in order, so
-a number used by an earlier element of the same request counts as taken.
+or changed document and brings the general ledger up to date (ledger.py). Nothing is stored
+for an element with errors. Elements are processed in order, so a number used, a payment made
+or a credit allocated by an earlier element of the same request counts.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from . import ledger
 from .formats import CENT, FOUR_DP, SIX_DP, ZERO, lock_date_text, money, parse_xero_date, to_decimal
 from .seed import new_contact
 from .state import CONTACTS, CREDIT_NOTES, INVOICES, MANUAL_JOURNALS, Kind, Org
@@ -44,9 +47,10 @@ class Built:
     errors: list[str]
     warnings: list[str]
     commit: Callable[[], dict] | None = None
+    updated: bool = False  # an existing document changed (POST with its id), not a new one
 
 
-Builder = Callable[[dict, WriteContext], Built]
+Builder = Callable[..., Built]  # (raw, ctx) or, for updatable kinds, (raw, ctx, existing)
 
 
 _DECIMALS: dict[str, Decimal] = {}
@@ -365,49 +369,159 @@ def _totals(lines: list[dict], line_amount_types: str) -> tuple[Decimal, Decimal
 def _existing_id(ctx: WriteContext, raw: dict, kind: Kind, errors: _Errors) -> None:
     doc_id = raw.get(kind.id_field)
     if doc_id and ctx.org.collection(kind).get(str(doc_id)) is not None:
-        errors.add(f"{kind.singular} {doc_id} already exists: the sandbox creates documents and "
-                   "does not update them.")
+        errors.add(f"{kind.singular} {doc_id} already exists: PUT creates; POST updates.")
+
+
+# --- status rules (docs/xero-rules.md, sections 1, 2 and 5) --------------------------------
+
+DOCUMENT_MOVES = {
+    "DRAFT": ("DRAFT", "SUBMITTED", "AUTHORISED", "DELETED"),
+    "SUBMITTED": ("DRAFT", "SUBMITTED", "AUTHORISED", "DELETED"),
+    "AUTHORISED": ("AUTHORISED", "VOIDED"),
+}
+JOURNAL_MOVES = {"DRAFT": ("DRAFT", "POSTED", "DELETED"), "POSTED": ("POSTED", "VOIDED")}
+MSG_NOT_VALID_STATUS = "Invoice not of valid status for modification"
+MSG_APPLIED = ("This document cannot be edited as it has a payment or credit note allocated "
+               "to it.")
+MSG_DUE_DATE = "Due Date must be specified."
+MSG_NEGATIVE = "The document total must not be negative."
+MSG_POSTED_JOURNAL = ("A posted manual journal cannot be edited through the API; void it, or "
+                      "post an adjustment.")
+
+
+def amount_paid(doc: dict) -> Decimal:
+    return sum((p["Amount"] for p in doc.get("Payments") or ()), ZERO)
+
+
+def amount_credited(doc: dict) -> Decimal:
+    """Invoices: credit allocated to them; credit notes: credit allocated away."""
+    items = doc.get("Allocations") if "CreditNoteID" in doc else doc.get("CreditNotes")
+    return sum((a["Amount"] for a in items or ()), ZERO)
+
+
+def amount_due(doc: dict) -> Decimal:
+    """AmountDue of an invoice, RemainingCredit of a credit note."""
+    return doc["Total"] - amount_paid(doc) - amount_credited(doc)
+
+
+def has_applications(doc: dict) -> bool:
+    return bool(doc.get("Payments")) or amount_credited(doc) != 0
+
+
+def _lock_problem(org: Org, day: str | None) -> str | None:
+    errors = _Errors()
+    _check_lock_dates(org, day, errors)
+    return errors[0] if errors else None
+
+
+def _stamped(doc: dict, ctx: WriteContext, **changes: Any) -> dict:
+    """A new version of a stored document (stored dicts are never mutated in place)."""
+    return {**doc, **changes, "UpdatedDateUTC": ctx.now_ms}
+
+
+def _store(ctx: WriteContext, kind: Kind, before: dict | None, doc: dict) -> dict:
+    """Keep a new or changed document and bring the ledger up to date."""
+    collection = ctx.org.collection(kind)
+    if before is None:
+        collection.add(doc)
+    else:
+        collection.replace(doc)
+    if kind.name != CONTACTS.name:
+        was_posted = before is not None and ledger.is_posted(kind.name, before)
+        if was_posted or ledger.is_posted(kind.name, doc):
+            ledger.repost(ctx.org, kind.name, doc, was_posted, ctx.now_ms)
+    return doc
+
+
+def _status_change(ctx: WriteContext, kind: Kind, doc: dict, status: str,
+                   errors: _Errors, warnings: _Errors) -> Built:
+    """VOIDED or DELETED: only the status changes; a void reverses the posting."""
+    if status == "VOIDED":
+        problem = _lock_problem(ctx.org, doc["Date"])
+        if problem:
+            errors.add(problem)
+    if errors:
+        return Built(errors, warnings)
+    return Built(errors, warnings, lambda: _store(ctx, kind, doc, _stamped(doc, ctx, Status=status)),
+                 updated=True)
 
 
 # --- invoices, bills and credit notes ------------------------------------------------------
 
-def _build_trade_document(raw: dict, ctx: WriteContext, kind: Kind) -> Built:
+def _build_trade_document(raw: dict, ctx: WriteContext, kind: Kind,
+                          existing: dict | None = None) -> Built:
+    """A new document (PUT, or POST without an id), or an update of `existing` (POST with its
+    id): what the element leaves out stays as it was; LineItems, when given, replace all."""
     errors, warnings = _Errors(), _Errors()
     org = ctx.org
     is_credit = kind is CREDIT_NOTES
     types = ("ACCRECCREDIT", "ACCPAYCREDIT") if is_credit else ("ACCREC", "ACCPAY")
     number_field = "CreditNoteNumber" if is_credit else "InvoiceNumber"
     label = "Credit note" if is_credit else "Invoice"
-    _existing_id(ctx, raw, kind, errors)
+    old = existing or {}
+    if existing is None:
+        _existing_id(ctx, raw, kind, errors)
 
-    doc_type = _text(raw, "Type")
+    doc_type = _text(raw, "Type") or old.get("Type")
     if not doc_type:
         errors.add(f"{label} Type must be specified ({' or '.join(types)}).")
     elif doc_type not in types:
         errors.add(f"{label} Type '{doc_type}' is not valid here: use {' or '.join(types)}.")
-    status = _text(raw, "Status") or "DRAFT"
-    if status not in INVOICE_STATUSES:
+    elif existing is not None and doc_type != existing["Type"]:
+        errors.add(f"The Type of a {label.lower()} cannot be changed ({existing['Type']}).")
+    current = old.get("Status")
+    status = _text(raw, "Status") or current or "DRAFT"
+    if existing is not None:
+        if current == "PAID" or has_applications(existing):
+            errors.add(MSG_APPLIED)
+            return Built(errors, warnings)
+        if status not in DOCUMENT_MOVES.get(current, ()):
+            errors.add(MSG_NOT_VALID_STATUS)
+            return Built(errors, warnings)
+        if status in ("VOIDED", "DELETED"):
+            return _status_change(ctx, kind, existing, status, errors, warnings)
+    elif status not in INVOICE_STATUSES:
         errors.add(f"{label} not of valid status for creation")
-    existing_contact, new_contact_name = _resolve_contact(ctx, raw, errors)
-    day = _date(raw, "Date", errors, default=ctx.today)
-    due = _date(raw, "DueDate", errors, default=None)
-    _check_lock_dates(org, day, errors)
-    line_amount_types = _line_amount_types(raw, errors, "Exclusive")
-    currency, currency_rate = _currency(org, raw, errors)
-    url = _url(raw, errors)
+    if existing is not None and raw.get("Contact") is None:
+        existing_contact = org.contacts.get(existing["Contact"]["ContactID"])
+        new_contact_name = None
+    else:
+        existing_contact, new_contact_name = _resolve_contact(ctx, raw, errors)
+    day = _date(raw, "Date", errors, default=old.get("Date") or ctx.today)
+    due = _date(raw, "DueDate", errors, default=old.get("DueDate"))
+    if status == "AUTHORISED":
+        # posting on a locked date, or moving a posting out of one, both change a locked period
+        _check_lock_dates(org, day, errors)
+        if current == "AUTHORISED":
+            _check_lock_dates(org, old.get("Date"), errors)
+    if not is_credit and status in ("SUBMITTED", "AUTHORISED") and not due:
+        errors.add(MSG_DUE_DATE)
+    line_amount_types = _line_amount_types(raw, errors, old.get("LineAmountTypes", "Exclusive"))
+    if existing is not None and raw.get("CurrencyCode") is None:
+        currency, currency_rate = existing["CurrencyCode"], existing["CurrencyRate"]
+    else:
+        currency, currency_rate = _currency(org, raw, errors)
+    url = _url(raw, errors) if "Url" in raw else old.get("Url")
 
-    number = (_text(raw, number_field) or "").strip()
+    number = (_text(raw, number_field) or old.get(number_field) or "").strip()
     unique_numbers = doc_type == ("ACCRECCREDIT" if is_credit else "ACCREC")
     collection = org.collection(kind)
-    if number and unique_numbers and any(doc["Type"] == doc_type
-                                         for doc in collection.find(number_field, number)):
+    if number and unique_numbers and any(
+            doc["Type"] == doc_type and doc[kind.id_field] != old.get(kind.id_field)
+            for doc in collection.find(number_field, number)):
         errors.add("Credit Note # must be unique." if is_credit else "Invoice # must be unique.")
 
-    lines = _line_items(ctx, raw.get("LineItems"), line_amount_types, errors,
-                        require_account=status != "DRAFT",
-                        allow_discount=doc_type == "ACCREC")
+    if existing is not None and raw.get("LineItems") is None:
+        lines = existing["LineItems"]
+    else:
+        lines = _line_items(ctx, raw.get("LineItems"), line_amount_types, errors,
+                            require_account=status != "DRAFT",
+                            allow_discount=doc_type == "ACCREC")
     if status != "DRAFT" and not lines:
         errors.add(f"A {status} {label.lower()} must have at least one line item.")
+    sub_total, total_tax, total = _totals(lines, line_amount_types)
+    if total < 0:
+        errors.add(MSG_NEGATIVE)
     if errors:
         return Built(errors, warnings)
 
@@ -417,12 +531,13 @@ def _build_trade_document(raw: dict, ctx: WriteContext, kind: Kind) -> Built:
         if not doc_number and unique_numbers:
             doc_number = _next_number(org, kind, "CN" if is_credit else "INV", number_field,
                                       doc_type or "")
-        sub_total, total_tax, total = _totals(lines, line_amount_types)
         doc = {
-            kind.id_field: str(uuid.uuid4()),
+            **old,
+            kind.id_field: old.get(kind.id_field) or str(uuid.uuid4()),
             "Type": doc_type,
             number_field: doc_number,
-            "Reference": _text(raw, "Reference") or "",
+            "Reference": _text(raw, "Reference") if "Reference" in raw else
+            old.get("Reference", ""),
             "Contact": org.shared(("contact", contact["ContactID"]),
                                   lambda: {"ContactID": contact["ContactID"],
                                            "Name": contact["Name"]}),
@@ -437,15 +552,16 @@ def _build_trade_document(raw: dict, ctx: WriteContext, kind: Kind) -> Built:
             "CurrencyCode": currency,
             "CurrencyRate": currency_rate,
             "Url": url,
-            "SentToContact": False,
+            "SentToContact": old.get("SentToContact", False),
             "UpdatedDateUTC": ctx.now_ms,
         }
+        if doc["Reference"] is None:
+            doc["Reference"] = ""
         if raw.get("BrandingThemeID"):
             doc["BrandingThemeID"] = _text(raw, "BrandingThemeID")
-        collection.add(doc)
-        return doc
+        return _store(ctx, kind, existing, doc)
 
-    return Built(errors, warnings, commit)
+    return Built(errors, warnings, commit, updated=existing is not None)
 
 
 def _next_number(org: Org, kind: Kind, prefix: str, number_field: str, doc_type: str) -> str:
@@ -457,29 +573,74 @@ def _next_number(org: Org, kind: Kind, prefix: str, number_field: str, doc_type:
             return candidate
 
 
-def build_invoice(raw: dict, ctx: WriteContext) -> Built:
-    return _build_trade_document(raw, ctx, INVOICES)
+def build_invoice(raw: dict, ctx: WriteContext, existing: dict | None = None) -> Built:
+    return _build_trade_document(raw, ctx, INVOICES, existing)
 
 
-def build_credit_note(raw: dict, ctx: WriteContext) -> Built:
-    return _build_trade_document(raw, ctx, CREDIT_NOTES)
+def build_credit_note(raw: dict, ctx: WriteContext, existing: dict | None = None) -> Built:
+    return _build_trade_document(raw, ctx, CREDIT_NOTES, existing)
 
 
 # --- manual journals -----------------------------------------------------------------------
 
-def build_manual_journal(raw: dict, ctx: WriteContext) -> Built:
+_JOURNAL_CONTENT = ("Narration", "Date", "JournalLines", "LineAmountTypes", "Url",
+                    "ShowOnCashBasisReports")
+
+
+def _raw_journal_lines(doc: dict) -> list[dict]:
+    """A stored journal's lines as a request would carry them (to rebuild a draft)."""
+    out = []
+    for line in doc["JournalLines"]:
+        raw: dict[str, Any] = {"LineAmount": line["LineAmount"],
+                               "Description": line.get("Description", "")}
+        for key in ("AccountCode", "TaxType"):
+            if line.get(key):
+                raw[key] = line[key]
+        if doc["LineAmountTypes"] != "NoTax":
+            raw["TaxAmount"] = line["TaxAmount"]
+        raw["Tracking"] = [{"TrackingCategoryID": t["TrackingCategoryID"],
+                            "TrackingOptionID": t["TrackingOptionID"]}
+                           for t in line.get("Tracking", [])]
+        out.append(raw)
+    return out
+
+
+def build_manual_journal(raw: dict, ctx: WriteContext, existing: dict | None = None) -> Built:
     errors, warnings = _Errors(), _Errors()
+    if existing is not None:
+        current = existing["Status"]
+        status = _text(raw, "Status") or current
+        if status not in JOURNAL_MOVES.get(current, ()):
+            errors.add(MSG_NOT_VALID_STATUS if current != "POSTED" else
+                       f"The status '{status}' cannot be applied to a posted manual journal.")
+            return Built(errors, warnings)
+        if status in ("VOIDED", "DELETED"):
+            return _status_change(ctx, MANUAL_JOURNALS, existing, status, errors, warnings)
+        if current == "POSTED":
+            if any(key in raw for key in _JOURNAL_CONTENT):
+                errors.add(MSG_POSTED_JOURNAL)
+                return Built(errors, warnings)
+            return Built(errors, warnings, lambda: existing, updated=True)  # nothing to change
+        merged = {"Narration": existing["Narration"], "Date": existing["Date"],
+                  "LineAmountTypes": existing["LineAmountTypes"], "Url": existing.get("Url"),
+                  "ShowOnCashBasisReports": existing["ShowOnCashBasisReports"],
+                  "JournalLines": _raw_journal_lines(existing)}
+        merged.update({key: raw[key] for key in _JOURNAL_CONTENT if key in raw})
+        merged["Status"] = status
+        raw = merged
     org = ctx.org
-    _existing_id(ctx, raw, MANUAL_JOURNALS, errors)
+    if existing is None:
+        _existing_id(ctx, raw, MANUAL_JOURNALS, errors)
     narration = (_text(raw, "Narration") or "").strip()
     if not narration:
         errors.add("Narration must be specified.")
     status = _text(raw, "Status") or "DRAFT"
-    if status not in JOURNAL_STATUSES:
+    if existing is None and status not in JOURNAL_STATUSES:
         errors.add(f"Manual journal status '{status}' is not valid for creation: use DRAFT or "
                    "POSTED.")
     day = _date(raw, "Date", errors, default=ctx.today)
-    _check_lock_dates(org, day, errors)
+    if status == "POSTED":  # draft journals may be saved in a locked period (Xero Central)
+        _check_lock_dates(org, day, errors)
     line_amount_types = _line_amount_types(raw, errors, "NoTax")
     url = _url(raw, errors)
 
@@ -531,7 +692,7 @@ def build_manual_journal(raw: dict, ctx: WriteContext) -> Built:
 
     def commit() -> dict:
         doc = {
-            "ManualJournalID": str(uuid.uuid4()),
+            "ManualJournalID": existing["ManualJournalID"] if existing else str(uuid.uuid4()),
             "Narration": narration,
             "Date": day,
             "Status": status,
@@ -541,10 +702,9 @@ def build_manual_journal(raw: dict, ctx: WriteContext) -> Built:
             "ShowOnCashBasisReports": show_on_cash if isinstance(show_on_cash, bool) else True,
             "UpdatedDateUTC": ctx.now_ms,
         }
-        org.journals.add(doc)
-        return doc
+        return _store(ctx, MANUAL_JOURNALS, existing, doc)
 
-    return Built(errors, warnings, commit)
+    return Built(errors, warnings, commit, updated=existing is not None)
 
 
 # --- contacts ------------------------------------------------------------------------------
@@ -566,6 +726,156 @@ def build_contact(raw: dict, ctx: WriteContext) -> Built:
         contact = new_contact(org, {**raw, "Name": name}, ctx.now_ms, contact_id=str(uuid.uuid4()))
         org.contacts.add(contact)
         return contact
+
+    return Built(errors, warnings, commit)
+
+
+# --- payments (PUT /Payments) -----------------------------------------------------------
+
+def _target(ctx: WriteContext, raw: Any, kind: Kind, number_field: str,
+            errors: _Errors) -> dict | None:
+    if not isinstance(raw, dict):
+        return None
+    collection = ctx.org.collection(kind)
+    if raw.get(kind.id_field):
+        found = collection.get(str(raw[kind.id_field]))
+        if found is None:
+            errors.add(f"{kind.singular} {raw[kind.id_field]} could not be found.")
+        return found
+    if raw.get(number_field):
+        found = collection.find(number_field, str(raw[number_field]))
+        if not found:
+            errors.add(f"{kind.singular} {raw[number_field]} could not be found.")
+        return found[0] if found else None
+    return None
+
+
+def build_payment(raw: dict, ctx: WriteContext) -> Built:
+    """A payment against an approved invoice or bill, or a cash refund of a credit note."""
+    errors, warnings = _Errors(), _Errors()
+    org = ctx.org
+    invoice = _target(ctx, raw.get("Invoice"), INVOICES, "InvoiceNumber", errors)
+    credit = None if invoice else _target(ctx, raw.get("CreditNote"), CREDIT_NOTES,
+                                          "CreditNoteNumber", errors)
+    doc, kind = (invoice, INVOICES) if invoice is not None else (credit, CREDIT_NOTES)
+    if doc is None:
+        if not errors:
+            errors.add("A payment must name the Invoice or CreditNote it pays.")
+        return Built(errors, warnings)
+    account_raw = raw.get("Account") or {}
+    account = None
+    if isinstance(account_raw, dict) and account_raw.get("AccountID"):
+        account = org.accounts_by_id.get(str(account_raw["AccountID"]).lower())
+    elif isinstance(account_raw, dict) and account_raw.get("Code"):
+        account = org.accounts.get(str(account_raw["Code"]))
+    if account is None:
+        errors.add("Account code '' is not a valid code for this document." if not account_raw
+                   else "The account does not exist or is not enabled for payments.")
+    elif account["Status"] != "ACTIVE" or not (account["Type"] == "BANK"
+                                               or account.get("EnablePaymentsToAccount")):
+        errors.add(f"Account code '{account['Code']}' is not a bank account or an account "
+                   "enabled for payments.")
+    amount = _number(raw, "Amount", errors, "the payment")
+    day = _date(raw, "Date", errors, default=ctx.today)
+    if doc["Status"] != "AUTHORISED":
+        errors.add(f"Payments can only be made against AUTHORISED documents; this one is "
+                   f"{doc['Status']}.")
+    if amount is None:
+        errors.add("Amount must be specified.")
+    else:
+        amount = money(amount)
+        if amount <= 0:
+            errors.add("The payment amount must be greater than zero.")
+        elif amount > amount_due(doc):
+            errors.add("Payment amount exceeds the amount outstanding on this document.")
+    _check_lock_dates(org, day, errors)
+    if errors:
+        return Built(errors, warnings)
+
+    def commit() -> dict:
+        payment = {
+            "PaymentID": str(uuid.uuid4()),
+            "Date": day,
+            "Amount": amount,
+            "Reference": _text(raw, "Reference") or "",
+            "CurrencyRate": doc["CurrencyRate"],
+            "PaymentType": ledger.PAYMENT_SOURCE[doc["Type"]],
+            "Status": "AUTHORISED",
+            "IsReconciled": bool(raw.get("IsReconciled")),
+            "AccountID": account["AccountID"],
+            "AccountCode": account["Code"],
+            "UpdatedDateUTC": ctx.now_ms,
+        }
+        changed = _stamped(doc, ctx, Payments=[*(doc.get("Payments") or ()), payment])
+        if amount_due(changed) == 0:
+            changed["Status"] = "PAID"
+        ctx.org.collection(kind).replace(changed)
+        ledger.post_payment(ctx.org, changed, payment, account, ctx.now_ms)
+        return {**payment, "_document": changed, "_kind": kind.name}
+
+    return Built(errors, warnings, commit)
+
+
+# --- credit note allocations (PUT /CreditNotes/{id}/Allocations) ----------------------------
+
+def build_allocation(raw: dict, ctx: WriteContext, credit: dict) -> Built:
+    """Apply part of an approved credit note to an outstanding invoice of the same contact."""
+    errors, warnings = _Errors(), _Errors()
+    invoice = _target(ctx, raw.get("Invoice"), INVOICES, "InvoiceNumber", errors)
+    if invoice is None:
+        if not errors:
+            errors.add("An allocation must name the Invoice it applies to.")
+        return Built(errors, warnings)
+    amount = _number(raw, "Amount", errors, "the allocation")
+    day = _date(raw, "Date", errors, default=max(credit["Date"], invoice["Date"]))
+    if credit["Status"] != "AUTHORISED":
+        errors.add(f"Credit note is {credit['Status']}; only an AUTHORISED credit note can be "
+                   "allocated.")
+    if invoice["Type"] != credit["Type"].removesuffix("CREDIT"):
+        errors.add("Credit Note cannot be allocated to an incorrect invoice type")
+    if invoice["Status"] == "PAID" or (invoice["Status"] == "AUTHORISED"
+                                       and amount_due(invoice) <= 0):
+        errors.add("The invoice you are trying to allocate to has already been paid off")
+    elif invoice["Status"] != "AUTHORISED":
+        errors.add(f"The invoice is {invoice['Status']}; only an AUTHORISED invoice takes a "
+                   "credit.")
+    if invoice["Contact"]["ContactID"] != credit["Contact"]["ContactID"]:
+        errors.add("The credit note and the invoice must be for the same contact.")
+    if invoice["CurrencyCode"] != credit["CurrencyCode"]:
+        errors.add("The credit note and the invoice must be in the same currency.")
+    if amount is None:
+        errors.add("Amount must be specified.")
+    else:
+        amount = money(amount)
+        if amount <= 0:
+            errors.add("The allocation amount must be greater than zero.")
+        elif amount > amount_due(credit) or amount > amount_due(invoice):
+            errors.add("Credit Note cannot be allocated as amount is greater than amount "
+                       "outstanding")
+    if day is not None and day < max(credit["Date"], invoice["Date"]):
+        errors.add("The allocation date cannot be before the credit note or invoice date.")
+    _check_lock_dates(ctx.org, day, errors)
+    if errors:
+        return Built(errors, warnings)
+
+    def commit() -> dict:
+        allocation_id = str(uuid.uuid4())
+        current_credit = ctx.org.credit_notes.get(credit["CreditNoteID"]) or credit
+        new_credit = _stamped(current_credit, ctx, Allocations=[
+            *(current_credit.get("Allocations") or ()),
+            {"AllocationID": allocation_id, "InvoiceID": invoice["InvoiceID"],
+             "InvoiceNumber": invoice["InvoiceNumber"], "Amount": amount, "Date": day}])
+        new_invoice = _stamped(invoice, ctx, CreditNotes=[
+            *(invoice.get("CreditNotes") or ()),
+            {"AllocationID": allocation_id, "CreditNoteID": credit["CreditNoteID"],
+             "CreditNoteNumber": credit["CreditNoteNumber"], "Amount": amount, "Date": day}])
+        for doc in (new_credit, new_invoice):
+            if amount_due(doc) == 0:
+                doc["Status"] = "PAID"
+        ctx.org.credit_notes.replace(new_credit)
+        ctx.org.invoices.replace(new_invoice)
+        return {"AllocationID": allocation_id, "Amount": amount, "Date": day,
+                "_invoice": new_invoice, "_credit_note": new_credit}
 
     return Built(errors, warnings, commit)
 

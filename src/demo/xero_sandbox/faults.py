@@ -13,7 +13,8 @@ from typing import Any
 
 COUNTED_KINDS = ("fail", "drop", "commit_then_drop", "rate_limit_storm", "delay",
                  "token_commit_then_drop")
-ACTION_KINDS = ("expire_tokens", "lock_dates", "archive_account", "restore_account", "clear")
+ACTION_KINDS = ("expire_tokens", "lock_dates", "archive_account", "restore_account",
+                "revoke_connections", "clear")
 ALL_KINDS = COUNTED_KINDS + ACTION_KINDS
 
 

@@ -67,6 +67,25 @@ def parse_xero_date(value: Any) -> date:
     raise ValueError(f"'{value}' is not a valid date")
 
 
+def parse_timestamp_ms(value: str) -> int:
+    """An If-Modified-Since value (`2020-02-06T12:17:43.202-08:00`, `...Z`, naive = UTC, or
+    `/Date(ms)/`) as epoch milliseconds."""
+    text = value.strip()
+    match = _MS_DATE.match(text)
+    if match:
+        return int(match[1])
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:  # the HTTP form: Tue, 06 Feb 2020 12:17:43 GMT
+            moment = datetime.strptime(text, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
+        except ValueError:
+            raise ValueError(f"'{value}' is not a date-time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
 def ms_date(iso_day: str) -> str:
     """`2019-01-01` -> `/Date(1546300800000+0000)/`."""
     days = (date.fromisoformat(iso_day) - _EPOCH).days

@@ -47,6 +47,7 @@ GRANULAR_SCOPES = {
     "accounting.transactions.read": "Read all transactions (older apps)",
     "accounting.journals.read": "Read general ledger journals",
     "accounting.reports.read": "Read reports",
+    "accounting.reports.trialbalance.read": "Read the trial balance",
     "accounting.attachments": "Read and write attachments",
     "accounting.attachments.read": "Read attachments",
     "accounting.budgets.read": "Read budgets",
@@ -260,6 +261,12 @@ class OAuthStore:
         # Xero: revoking removes the connections the token gave access to.
         self.connections.pop(grant["client_id"], None)
         return True
+
+    def revoke_all(self) -> None:
+        """Every app disconnected in Xero: tokens stop working and refreshes are refused."""
+        for grant in self.grants.values():
+            grant["revoked"] = True
+        self.connections.clear()
 
     def issue_direct(self, client_id: str, tenant_ids: list[str], scope: str, now: float) -> dict:
         """Tokens without the browser dance, for tests that are not about OAuth."""

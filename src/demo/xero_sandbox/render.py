@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from . import ledger
+from .documents import amount_credited, amount_due, amount_paid
 from .formats import CENT, FOUR_DP, ZERO, date_string, ms_date, ms_timestamp
 from .state import CONTACTS, CREDIT_NOTES, INVOICES, MANUAL_JOURNALS, Kind, Org
 
@@ -54,19 +57,134 @@ def _dates(doc: dict, out: dict) -> None:
         out["DueDate"] = ms_date(doc["DueDate"])
 
 
+def _payment_stub(payment: dict) -> dict:
+    return {"PaymentID": payment["PaymentID"], "Date": ms_date(payment["Date"]),
+            "Amount": payment["Amount"], "Reference": payment.get("Reference", ""),
+            "CurrencyRate": payment.get("CurrencyRate", Decimal(1)), "HasAccount": False,
+            "HasValidationErrors": False}
+
+
+def _credit_stub(credit: dict) -> dict:
+    """An invoice's `CreditNotes`: the credit notes allocated to it."""
+    return {"CreditNoteID": credit["CreditNoteID"], "CreditNoteNumber": credit["CreditNoteNumber"],
+            "AppliedAmount": credit["Amount"], "Total": credit["Amount"],
+            "DateString": date_string(credit["Date"]), "Date": ms_date(credit["Date"]),
+            "HasErrors": False}
+
+
+def _allocation_stub(allocation: dict) -> dict:
+    return {"AllocationID": allocation["AllocationID"], "Amount": allocation["Amount"],
+            "Date": ms_date(allocation["Date"]),
+            "Invoice": {"InvoiceID": allocation["InvoiceID"],
+                        "InvoiceNumber": allocation["InvoiceNumber"], "Payments": [],
+                        "CreditNotes": [], "Prepayments": [], "Overpayments": [],
+                        "HasErrors": False, "IsDiscounted": False, "LineItems": []}}
+
+
+def render_payment(payment: dict) -> dict:
+    """A payment as PUT /Payments answers it."""
+    doc = payment["_document"]
+    out: dict[str, Any] = {
+        "PaymentID": payment["PaymentID"],
+        "Date": ms_date(payment["Date"]),
+        "BankAmount": payment["Amount"],
+        "Amount": payment["Amount"],
+        "Reference": payment["Reference"],
+        "CurrencyRate": payment["CurrencyRate"],
+        "PaymentType": payment["PaymentType"],
+        "Status": payment["Status"],
+        "UpdatedDateUTC": ms_timestamp(payment["UpdatedDateUTC"]),
+        "HasAccount": True,
+        "IsReconciled": payment["IsReconciled"],
+        "Account": {"AccountID": payment["AccountID"], "Code": payment["AccountCode"]},
+    }
+    if payment["_kind"] == INVOICES.name:
+        out["Invoice"] = render_invoice(doc, summary_only=True)
+    else:
+        out["CreditNote"] = render_credit_note(doc, summary_only=True)
+    out["HasValidationErrors"] = False
+    return out
+
+
+def render_allocation(allocation: dict) -> dict:
+    """An allocation as PUT /CreditNotes/{id}/Allocations answers it."""
+    return {
+        "AllocationID": allocation["AllocationID"],
+        "Amount": allocation["Amount"],
+        "Date": ms_date(allocation["Date"]),
+        "Invoice": render_invoice(allocation["_invoice"], summary_only=True),
+        "CreditNote": {"CreditNoteID": allocation["_credit_note"]["CreditNoteID"],
+                       "ID": allocation["_credit_note"]["CreditNoteID"], "LineItems": []},
+    }
+
+
+def render_journal(journal: dict) -> dict:
+    """One entry of GET /Journals (the general ledger)."""
+    return {
+        "JournalID": journal["JournalID"],
+        "JournalDate": ms_date(journal["JournalDate"]),
+        "JournalNumber": journal["JournalNumber"],
+        "CreatedDateUTC": ms_timestamp(journal["CreatedDateUTC"]),
+        "Reference": journal["Reference"],
+        "SourceID": journal["SourceID"],
+        "SourceType": journal["SourceType"],
+        "JournalLines": [dict(line) for line in journal["JournalLines"]],
+    }
+
+
+def render_trial_balance(org: Org, day: date, rows: list[tuple[dict, str, Decimal, Decimal]],
+                         now_ms: int) -> dict:
+    """Xero's report shape: a header, a section per class, a total (docs/xero-rules.md, 10)."""
+    sections: dict[str, list[dict]] = {name: [] for name in ledger.SECTIONS}
+    totals = [ZERO, ZERO, ZERO, ZERO]
+    for account, section, ytd, month in rows:
+        cells = _balance_cells(month, ytd) + _balance_cells(ytd, ytd)
+        for index, text in enumerate(cells):
+            if text:
+                totals[index] += Decimal(text)
+        attributes = [{"Value": account["AccountID"], "Id": "account"}]
+        sections.setdefault(section or "Assets", []).append({"RowType": "Row", "Cells": [
+            {"Value": value, "Attributes": [dict(a) for a in attributes]}
+            for value in [f"{account['Name']} ({account['Code']})", *cells]]})
+    report_rows: list[dict] = [{"RowType": "Header", "Cells": [
+        {"Value": v} for v in ("Account", "Debit", "Credit", "YTD Debit", "YTD Credit")]}]
+    for title, section_rows in sections.items():
+        report_rows.append({"RowType": "Section", "Title": title, "Rows": section_rows})
+    report_rows.append({"RowType": "Section", "Title": "", "Rows": [{"RowType": "SummaryRow",
+                        "Cells": [{"Value": "Total"}, *({"Value": f"{t:.2f}"} for t in totals)]}]})
+    when = f"{day.day} {day:%B %Y}"
+    return {"Reports": [{
+        "ReportID": "TrialBalance",
+        "ReportName": "Trial Balance",
+        "ReportType": "TrialBalance",
+        "ReportTitles": ["Trial Balance", org.name, f"As at {when}"],
+        "ReportDate": when,
+        "UpdatedDateUTC": ms_timestamp(now_ms),
+        "Fields": [],
+        "Rows": report_rows,
+    }]}
+
+
+def _balance_cells(amount: Decimal, side: Decimal) -> list[str]:
+    """(debit, credit) texts: the amount on its side; a zero shows on the side of `side`."""
+    if amount > 0 or (amount == 0 and side > 0):
+        return [f"{amount:.2f}", ""]
+    return ["", f"{-amount:.2f}"]
+
+
 def render_invoice(doc: dict, unitdp: int = 2, summary_only: bool = False) -> dict:
     out: dict[str, Any] = {
         "Type": doc["Type"],
         "InvoiceID": doc["InvoiceID"],
         "InvoiceNumber": doc["InvoiceNumber"],
         "Reference": doc["Reference"],
-        "Payments": [],
-        "CreditNotes": [],
+        "Payments": [_payment_stub(p) for p in doc.get("Payments") or ()],
+        "CreditNotes": [_credit_stub(c) for c in doc.get("CreditNotes") or ()],
         "Prepayments": [],
         "Overpayments": [],
-        "AmountDue": doc["Total"],
-        "AmountPaid": ZERO,
-        "AmountCredited": ZERO,
+        "AmountDue": amount_due(doc),
+        "AmountPaid": amount_paid(doc),
+        "AmountCredited": amount_credited(doc),
         "SentToContact": doc.get("SentToContact", False),
         "CurrencyRate": doc["CurrencyRate"],
         "IsDiscounted": any(line.get("DiscountRate") for line in doc["LineItems"]),
@@ -99,10 +217,10 @@ def render_credit_note(doc: dict, unitdp: int = 2, summary_only: bool = False) -
         "CreditNoteNumber": doc["CreditNoteNumber"],
         "Type": doc["Type"],
         "Reference": doc["Reference"],
-        "Payments": [],
-        "Allocations": [],
-        "RemainingCredit": doc["Total"],
-        "AppliedAmount": ZERO,
+        "Payments": [_payment_stub(p) for p in doc.get("Payments") or ()],
+        "Allocations": [_allocation_stub(a) for a in doc.get("Allocations") or ()],
+        "RemainingCredit": amount_due(doc),
+        "AppliedAmount": amount_credited(doc),
         "CurrencyRate": doc["CurrencyRate"],
         "HasAttachments": False,
         "HasErrors": False,

@@ -21,13 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from . import formats
-from .documents import BUILDERS, ZERO_ID, WriteContext
+from .documents import (
+    BUILDERS,
+    ZERO_ID,
+    Built,
+    WriteContext,
+    build_allocation,
+    build_payment,
+)
 from .faults import Faults
 from .limits import RateLimiter
 from .oauth import DEFAULT_CLIENTS, REFRESH_TOKEN_TTL_SECONDS, OAuthStore
-from .render import render
+from .render import render, render_allocation, render_payment
 from .seed import seed_organisations
 from .state import KINDS, Kind, Org, org_from_dict, org_to_dict
+from .state import MANUAL_JOURNALS as MANUAL_JOURNALS_KIND
 from .validation import spec_schemas
 from .where import WhereError, parse_where
 
@@ -51,9 +59,13 @@ DEFAULTS: dict[str, Any] = {
     "RECOMMENDED_ELEMENTS_PER_REQUEST": 50,
     "CALL_LOG_SIZE": 10_000,
     "PAGE_SIZE": 100,
+    # /_state.json, /_faults and /_reset: only when switched on (tests, benchmarks), and then
+    # never for a request another site started.
+    "TEST_HOOKS": False,
 }
 
 STATE_FILE_VERSION = 1
+UPDATABLE = ("Invoices", "CreditNotes", "ManualJournals")  # POST with an id updates these
 
 
 class ApiProblem(Exception):
@@ -120,6 +132,7 @@ def _new_counters() -> dict[str, Any]:
         "elements_created": 0,
         "elements_rejected": 0,
         "documents_created": {kind.name: 0 for kind in KINDS.values()},
+        "documents_updated": {},
         "contacts_created_by_name": 0,
         "requests_over_recommended_elements": 0,
         "max_elements_in_request": 0,
@@ -259,11 +272,14 @@ class Sandbox:
         delay(ms, count=None meaning every call until cleared).
         Immediate: expire_tokens(), lock_dates(tenant_id, period_lock_date,
         end_of_year_lock_date), archive_account(code, tenant_id=None),
-        restore_account(code, tenant_id=None), clear().
+        restore_account(code, tenant_id=None), revoke_connections() (what a user removing the
+        app in Xero's settings does: every grant ends, every connection goes), clear().
         """
         with self.lock:
             if kind == "expire_tokens":
                 self.oauth.expire_all(self.now())
+            elif kind == "revoke_connections":
+                self.oauth.revoke_all()
             elif kind == "lock_dates":
                 self.set_lock_dates(**params)
             elif kind == "archive_account":
@@ -323,7 +339,9 @@ class Sandbox:
     def issue_tokens(self, client_id: str = "accounts-sync-demo",
                      tenant_ids: list[str] | None = None,
                      scope: str = ("offline_access accounting.invoices accounting.manualjournals "
-                                   "accounting.contacts accounting.settings.read")) -> dict:
+                                   "accounting.contacts accounting.settings.read "
+                                   "accounting.payments accounting.journals.read "
+                                   "accounting.reports.trialbalance.read")) -> dict:
         """A token pair as if the user had clicked Allow (for tests not about OAuth)."""
         with self.lock:
             tenants = [t.lower() for t in (tenant_ids or list(self.orgs))]
@@ -345,13 +363,19 @@ class Sandbox:
 
     # --- reads --------------------------------------------------------------------------
 
-    def query(self, kind: Kind, org: Org, args: dict[str, str]) -> tuple[list[dict], dict | None]:
-        """Documents matching Xero's list parameters, one page of them, and the pagination."""
+    def query(self, kind: Kind, org: Org, args: dict[str, str],
+              modified_since: int | None = None) -> tuple[list[dict], dict | None]:
+        """Documents matching Xero's list parameters, one page of them, and the pagination.
+
+        `IDs` is honoured where the spec has it (Invoices, Contacts) and, like any unknown
+        parameter, ignored elsewhere; `modified_since` (epoch ms) is the If-Modified-Since
+        header: documents whose UpdatedDateUTC is at or after it.
+        """
         collection = org.collection(kind)
         predicates: list[Callable[[dict], bool]] = []
         candidates: list[dict] | None = None
 
-        ids = _csv(args.get("ids"))
+        ids = _csv(args.get("ids")) if kind.name in ("Invoices", "Contacts") else []
         if ids:
             candidates = [doc for doc in (collection.get(i) for i in ids) if doc is not None]
         numbers = _csv(args.get("invoicenumbers")) if kind.name == "Invoices" else []
@@ -372,6 +396,12 @@ class Sandbox:
             predicates.append(lambda d: any(term in str(d.get(f) or "").lower() for f in (
                 "Name", "FirstName", "LastName", "ContactNumber", "EmailAddress",
                 "AccountNumber")))
+        if kind.name == "Invoices" and args.get("searchterm"):
+            needle = args["searchterm"].lower()
+            predicates.append(lambda d: any(needle in str(d.get(f) or "").lower()
+                                            for f in ("InvoiceNumber", "Reference")))
+        if modified_since is not None:
+            predicates.append(lambda d: d.get("UpdatedDateUTC", 0) >= modified_since)
         if kind.name == "Contacts" and args.get("includearchived", "").lower() != "true":
             predicates.append(lambda d: d.get("ContactStatus", "ACTIVE") != "ARCHIVED")
         if args.get("where"):
@@ -424,50 +454,172 @@ class Sandbox:
     # --- writes -------------------------------------------------------------------------
 
     def write(self, kind: Kind, org: Org, elements: list[Any], summarize: bool, unitdp: int,
-              is_post: bool) -> tuple[int, dict, int]:
-        """Create what is valid; answer like Xero. Returns (status, body, created count).
+              is_post: bool, path_id: str | None = None) -> tuple[int, dict, int]:
+        """Create (PUT, or POST without an id) or update (POST with the id, in the element or
+        the path) what is valid; answer like Xero. Returns (status, body, changed count).
 
         In summarised mode (Xero's default) one bad element makes the answer a 400, yet the
-        good elements are still created and their ids are not returned: the duplicate
+        good elements are still stored and their ids are not returned: the duplicate
         factory that `summarizeErrors=false` exists to avoid.
         """
-        ctx = WriteContext(org=org, now_ms=self.now_ms(), today=self.today(), unitdp=unitdp,
-                           is_post=is_post)
+        ctx = self._context(org, unitdp, is_post)
         builder = BUILDERS[kind.name]
+        collection = org.collection(kind)
+        counts = {"created": 0, "updated": 0}
+
+        def build(raw: dict) -> Built:
+            target = (path_id or raw.get(kind.id_field)) if is_post else None
+            if target and kind.name in UPDATABLE:
+                existing = collection.get(str(target))
+                if existing is None:
+                    return Built([f"{kind.singular} {target} could not be found."], [])
+                return builder(raw, ctx, existing)
+            return builder(raw, ctx)
+
+        def rendered(doc: dict, built: Built) -> dict:
+            counts["updated" if built.updated else "created"] += 1
+            return render(kind, doc, unitdp)
+
+        status, body = self._write_elements(kind.name, kind.id_field, elements, summarize,
+                                            build, rendered)
+        created, updated = counts["created"], counts["updated"]
+        self.counters["documents_created"][kind.name] = (
+            self.counters["documents_created"].get(kind.name, 0) + created)
+        if updated:
+            self.count_in("documents_updated", kind.name, updated)
+        self.count("contacts_created_by_name", len(ctx.contacts_created))
+        return status, body, created + updated
+
+    def pay(self, org: Org, elements: list[Any], summarize: bool) -> tuple[int, dict, int]:
+        """PUT /Payments."""
+        ctx = self._context(org, 2, False)
+
+        def rendered(result: dict, built: Built) -> dict:
+            return render_payment(result)
+
+        status, body = self._write_elements("Payments", "PaymentID", elements, summarize,
+                                            lambda raw: build_payment(raw, ctx), rendered)
+        done = len([p for p in body.get("Payments", ()) if p.get("StatusAttributeString") == "OK"])
+        return status, body, done
+
+    def allocate(self, org: Org, credit_note_id: str, elements: list[Any],
+                 summarize: bool) -> tuple[int, dict, int]:
+        """PUT /CreditNotes/{id}/Allocations: each element sees what the ones before did."""
+        ctx = self._context(org, 2, False)
+        if org.credit_notes.get(credit_note_id) is None:
+            raise ApiProblem(404, {"Title": "Not Found", "Status": 404,
+                                   "Detail": f"No credit note {credit_note_id}"})
+
+        def build(raw: dict) -> Built:
+            credit = org.credit_notes.get(credit_note_id)
+            assert credit is not None
+            return build_allocation(raw, ctx, credit)
+
+        def rendered(result: dict, built: Built) -> dict:
+            return render_allocation(result)
+
+        status, body = self._write_elements("Allocations", "AllocationID", elements, summarize,
+                                            build, rendered)
+        done = len([a for a in body.get("Allocations", ())
+                    if a.get("StatusAttributeString") == "OK"])
+        return status, body, done
+
+    def _context(self, org: Org, unitdp: int, is_post: bool) -> WriteContext:
+        return WriteContext(org=org, now_ms=self.now_ms(), today=self.today(), unitdp=unitdp,
+                            is_post=is_post)
+
+    def _write_elements(self, envelope: str, id_field: str, elements: list[Any],
+                        summarize: bool, build: Callable[[dict], Built],
+                        rendered: Callable[[dict, Built], dict]) -> tuple[int, dict]:
         answers: list[dict] = []
         failed: list[dict] = []
-        created = 0
+        done = 0
         for raw in elements:
             if not isinstance(raw, dict):
                 element = {"ValidationErrors": [{"Message": "Each element must be an object."}]}
                 answers.append({**element, "StatusAttributeString": "ERROR", "Warnings": []})
                 failed.append(element)
                 continue
-            built = builder(raw, ctx)
+            built = build(raw)
             if built.commit is None:
-                element = {**raw, kind.id_field: ZERO_ID, "HasErrors": True,
-                           "StatusAttributeString": "ERROR",
+                element = {**raw, "HasErrors": True, "StatusAttributeString": "ERROR",
                            "ValidationErrors": [{"Message": m} for m in built.errors],
                            "Warnings": [{"Message": m} for m in built.warnings]}
+                if not raw.get(id_field):
+                    element[id_field] = ZERO_ID
                 answers.append(element)
                 failed.append(element)
                 continue
-            doc = built.commit()
-            created += 1
-            answer = render(kind, doc, unitdp)
+            answer = rendered(built.commit(), built)
+            done += 1
             answer.update(StatusAttributeString="OK", ValidationErrors=[],
                           Warnings=[{"Message": m} for m in built.warnings])
             answers.append(answer)
         self.count("elements_received", len(elements))
-        self.count("elements_created", created)
-        self.count("elements_rejected", len(elements) - created)
-        self.counters["documents_created"][kind.name] = (
-            self.counters["documents_created"].get(kind.name, 0) + created)
-        self.count("contacts_created_by_name", len(ctx.contacts_created))
+        self.count("elements_created", done)
+        self.count("elements_rejected", len(elements) - done)
         if failed and summarize:
             return 400, {"ErrorNumber": 10, "Type": "ValidationException",
-                         "Message": "A validation exception occurred", "Elements": failed}, created
-        return 200, {kind.name: answers}, created
+                         "Message": "A validation exception occurred", "Elements": failed}
+        return 200, {envelope: answers}
+
+    # --- what people do in Xero (tests) -------------------------------------------------
+
+    def record_manual_journal(self, day: Any, lines: list[tuple[str, Any]],
+                              narration: str = "Adjustment made in Xero", status: str = "POSTED",
+                              tenant_id: str | None = None) -> str:
+        """A manual journal made by someone else in Xero (not through Accounts Sync); returns
+        its ManualJournalID. `lines` are (account code, amount), debit positive."""
+        body = {"Narration": narration, "Date": str(day), "Status": status,
+                "LineAmountTypes": "NoTax",
+                "JournalLines": [{"LineAmount": formats.to_decimal(str(amount)),
+                                  "AccountCode": code} for code, amount in lines]}
+        return self._made_in_xero(MANUAL_JOURNALS_KIND, body, tenant_id)
+
+    def pay_document(self, document_id: str, amount: Any, day: Any = None,
+                     account_code: str = "090", tenant_id: str | None = None) -> str:
+        """A payment entered in Xero against an invoice, bill or credit note; its PaymentID."""
+        with self.lock:
+            org = self.org(tenant_id) if tenant_id else next(iter(self.orgs.values()))
+            target = ({"Invoice": {"InvoiceID": document_id}}
+                      if org.invoices.get(document_id) is not None
+                      else {"CreditNote": {"CreditNoteID": document_id}})
+            raw = {**target, "Account": {"Code": account_code},
+                   "Amount": formats.to_decimal(str(amount))}
+            if day is not None:
+                raw["Date"] = str(day)
+            built = build_payment(raw, self._context(org, 2, False))
+            if built.commit is None:
+                raise ValueError("; ".join(built.errors))
+            payment = built.commit()
+            self.save()
+            return payment["PaymentID"]
+
+    def update_document(self, kind_name: str, document_id: str, changes: dict,
+                        tenant_id: str | None = None) -> dict:
+        """Someone edits (or voids, deletes, approves) a document in Xero; Xero's rules apply."""
+        kind = KINDS[kind_name.lower()]
+        with self.lock:
+            org = self.org(tenant_id) if tenant_id else next(iter(self.orgs.values()))
+            existing = org.collection(kind).get(document_id)
+            if existing is None:
+                raise KeyError(f"No {kind.singular} {document_id}")
+            built = BUILDERS[kind.name](changes, self._context(org, 4, True), existing)
+            if built.commit is None:
+                raise ValueError("; ".join(built.errors))
+            doc = built.commit()
+            self.save()
+            return render(kind, doc)
+
+    def _made_in_xero(self, kind: Kind, body: dict, tenant_id: str | None) -> str:
+        with self.lock:
+            org = self.org(tenant_id) if tenant_id else next(iter(self.orgs.values()))
+            built = BUILDERS[kind.name](body, self._context(org, 2, False))
+            if built.commit is None:
+                raise ValueError("; ".join(built.errors))
+            doc = built.commit()
+            self.save()
+            return doc[kind.id_field]
 
     def schema_problems(self, schema_name: str, body: Any) -> list[str]:
         if not self.config["VALIDATE_SCHEMA"]:

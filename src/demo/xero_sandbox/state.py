@@ -51,6 +51,34 @@ class Collection:
                 index[value] = [held, doc_id]
         self._by_type.setdefault(doc.get("Type", ""), []).append(doc_id)
 
+    def replace(self, doc: dict) -> None:
+        """Store a changed version of a document: same id, same place, indexes brought up to
+        date (numbers, references and contacts can change on an update)."""
+        doc_id = doc[self.id_field]
+        old = self.docs[doc_id]
+        for name, get in self._getters.items():
+            before, after = _index_key(get(old)), _index_key(get(doc))
+            if before == after:
+                continue
+            index = self._indexes[name]
+            if before is not None:
+                held = index.get(before)
+                if held == doc_id:
+                    del index[before]
+                elif isinstance(held, list):
+                    held.remove(doc_id)
+                    if len(held) == 1:
+                        index[before] = held[0]
+            if after is not None:
+                held = index.get(after)
+                if held is None:
+                    index[after] = doc_id
+                elif isinstance(held, list):
+                    held.append(doc_id)
+                else:
+                    index[after] = [held, doc_id]
+        self.docs[doc_id] = doc
+
     def position(self, doc: dict) -> int:
         return self._position[doc[self.id_field]]
 
@@ -181,9 +209,17 @@ class Org:
     journals: Collection = field(default_factory=lambda: new_collection(MANUAL_JOURNALS))
     contacts: Collection = field(default_factory=lambda: new_collection(CONTACTS))
     next_number: dict[str, int] = field(default_factory=lambda: {"INV": 1, "CN": 1})
+    # The general ledger (GET /Journals), in JournalNumber order; see ledger.py.
+    ledger: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.reindex_settings()
+        self.reindex_ledger()
+
+    def reindex_ledger(self) -> None:
+        # (SourceType, SourceID) -> index of the last journal it posted, to reverse it
+        self.last_journal: dict[tuple[str, str], int] = {
+            (j["SourceType"], j["SourceID"]): i for i, j in enumerate(self.ledger)}
 
     def shared(self, key: tuple, build: Any) -> dict:
         """One dict per distinct tracking pair or contact reference, shared by every line
@@ -238,6 +274,7 @@ def org_to_dict(org: Org) -> dict:
         invoices=list(org.invoices.docs.values()),
         credit_notes=list(org.credit_notes.docs.values()),
         journals=list(org.journals.docs.values()),
+        ledger=org.ledger,
     )
     return data
 
@@ -251,6 +288,7 @@ def org_from_dict(data: dict) -> Org:
         tax_rates={t["TaxType"]: t for t in data["tax_rates"]},
         tracking=data["tracking"],
         next_number=data["next_number"],
+        ledger=data.get("ledger", []),
     )
     for attr in ("contacts", "invoices", "credit_notes", "journals"):
         collection = getattr(org, attr)

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
 from .api_views import json_response, sandbox
+from .documents import amount_due
 from .faults import FaultError
 from .sandbox import UI_TABLES
 from .state import UI_KINDS, Kind, Org
@@ -56,7 +59,8 @@ def index() -> str:
         orgs = [{"org": org, "tables": [_table(org, name, 1) for name in TABLES],
                  "contacts": len(org.contacts)} for org in sb.orgs.values()]
         counters = dict(sb.counters)
-    return render_template("xero_sandbox/index.html", orgs=orgs, counters=counters)
+    return render_template("xero_sandbox/index.html", orgs=orgs, counters=counters,
+                           test_hooks=bool(sb.config.get("TEST_HOOKS")))
 
 
 @bp.get("/orgs/<tenant_id>/<table>")
@@ -87,11 +91,34 @@ def object_page(kind_name: str, doc_id: str) -> str:
         else:
             abort(404)
         accounts = {code: account["Name"] for code, account in org.accounts.items()}
+        due = amount_due(doc) if kind.name in ("Invoices", "CreditNotes") else None
     return render_template("xero_sandbox/object.html", org=org, kind=kind, doc=doc,
-                           accounts=accounts)
+                           accounts=accounts, due=due)
+
+
+def test_hook(view: Callable[..., Response]) -> Callable[..., Response]:
+    """A hook that reads or changes the sandbox's state: 404 unless the sandbox was created with
+    TEST_HOOKS=True, and 403 for a request a browser says another site started (a cross-site
+    form or fetch) or that is not JSON when it changes something (no HTML form can send that)."""
+
+    @wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Response:
+        if not sandbox().config.get("TEST_HOOKS"):
+            abort(404)
+        site = request.headers.get("Sec-Fetch-Site", "none")
+        origin = request.headers.get("Origin")
+        if site not in ("same-origin", "none") or (origin and origin != request.host_url.rstrip("/")):
+            return json_response({"error": "The sandbox's test hooks refuse requests started "
+                                           "by another site."}, 403)
+        if request.method == "POST" and request.mimetype not in ("", "application/json"):
+            return json_response({"error": "Send the test hook a JSON body."}, 415)
+        return view(*args, **kwargs)
+
+    return guarded
 
 
 @bp.get("/_state.json")
+@test_hook
 def state_json() -> Response:
     page = max(1, request.args.get("page", 1, type=int) or 1)
     limit = min(1000, max(1, request.args.get("limit", ROWS_PER_PAGE, type=int) or 1))
@@ -101,6 +128,7 @@ def state_json() -> Response:
 
 
 @bp.route("/_faults", methods=["GET", "POST"])
+@test_hook
 def faults() -> Response:
     sb = sandbox()
     if request.method == "GET":
@@ -122,7 +150,38 @@ def faults() -> Response:
 
 
 @bp.post("/_reset")
+@test_hook
 def reset() -> Response:
     body = request.get_json(silent=True) or {}
     sandbox().reset(keep_connections=bool(body.get("keep_connections")))
     return json_response({"reset": True})
+
+
+@bp.post("/_manual_journals")
+def manual_journal_made_in_xero() -> Response:
+    """A manual journal made by someone else in Xero: {"date", "lines": [[code, amount], ...],
+    "narration"?, "status"? (POSTED), "tenant_id"?}; answers its ManualJournalID."""
+    body = request.get_json(silent=True) or {}
+    try:
+        journal_id = sandbox().record_manual_journal(
+            body["date"], [(str(code), amount) for code, amount in body["lines"]],
+            body.get("narration", "Adjustment made in Xero"), body.get("status", "POSTED"),
+            body.get("tenant_id"))
+    except (KeyError, TypeError, ValueError) as exc:
+        return json_response({"error": str(exc)}, 400)
+    return json_response({"ManualJournalID": journal_id})
+
+
+@bp.post("/_payments")
+def payment_made_in_xero() -> Response:
+    """A payment entered in Xero: {"document_id", "amount", "date"?, "account_code"? (090),
+    "tenant_id"?}; answers its PaymentID."""
+    body = request.get_json(silent=True) or {}
+    try:
+        payment_id = sandbox().pay_document(body["document_id"], body["amount"],
+                                            body.get("date"), body.get("account_code", "090"),
+                                            body.get("tenant_id"))
+    except (KeyError, TypeError, ValueError) as exc:
+        return json_response({"error": str(exc)}, 400)
+    return json_response({"PaymentID": payment_id})
+
