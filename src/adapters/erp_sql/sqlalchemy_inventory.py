@@ -5,8 +5,8 @@ and batch attributes, and the bills' net line amounts per account.
 Summing a million cost entries by batch and product takes seconds (SQLite sorts them to group
 them), and a valuation is asked for again and again at month end. So, as for the cost flows,
 the sums are kept per (day, movement) between calls and brought up to date from what changed
-(_StockCache reuses _FlowCache's change detection); below FLOW_CACHE_MIN_ENTRIES entries one
-query sums them.
+(_StockCache, with the flow cache's way of finding changes); below FLOW_CACHE_MIN_ENTRIES
+entries one query sums them.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import BigInteger, Engine, and_, case, cast, func, select
+from sqlalchemy import BigInteger, Engine, case, cast, func, select, union
 from sqlalchemy.orm import Session
 
 from ...domain.costs import CostCategory, Stage
@@ -33,7 +33,7 @@ from .sqlalchemy_documents import (
     FLOW_CACHE_MIN_ENTRIES,
     IN_CHUNK,
     SPECS,
-    _FlowCache,
+    STAMP_LOOKBACK,
     _Lookup,
     scaled,
     unscaled,
@@ -168,18 +168,66 @@ class _PairStock:
     rows: tuple[_Row, ...]
 
 
-class _StockCache(_FlowCache):
-    """_FlowCache's bookkeeping (which days changed since the last read, found through the
-    entries' stamps, ids and counts) with the valuation's sums per day instead of the flows."""
+class _StockCache:
+    """The valuation's sums per (day, movement) of one database, kept in memory between calls.
 
-    _caches: WeakKeyDictionary[Engine, _StockCache] = WeakKeyDictionary()  # type: ignore[assignment]
+    Brought up to date as the flow cache is (DESIGN: what the host does when entries change):
+    the days of entries stamped since the last read (less STAMP_LOOKBACK, for transactions that
+    commit a while after they stamp) or with an id above the last read's highest are summed
+    again; a count of all entries that differs from the kept counts reveals deletions, whose
+    days are found by counting per (day, movement). One cache per Engine, for the process.
+    """
+
+    _caches: WeakKeyDictionary[Engine, _StockCache] = WeakKeyDictionary()
     _registry_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pairs: dict[tuple[date, str], _PairStock] = {}
+        self.order: list[tuple[date, str]] = []
+        self.entries = 0
+        self.read_at: datetime | None = None
+        self.top_id = 0
+
+    @classmethod
+    def of(cls, session: Session) -> _StockCache:
+        bind = session.get_bind()
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        with cls._registry_lock:
+            cache = cls._caches.get(engine)
+            if cache is None:
+                cache = cls._caches[engine] = cls()
+            return cache
 
     def rows(self, closing_date: date, since: date | None) -> Iterable[_Row]:
         first = 0 if since is None else bisect_left(self.order, (since, ""))
         last = bisect_right(self.order, (closing_date, "\uffff"))
         for key in self.order[first:last]:
-            yield from self.pairs[key].rows  # type: ignore[attr-defined]
+            yield from self.pairs[key].rows
+
+    def refresh(self, session: Session, entries: int) -> None:
+        """Bring the pairs up to date; `entries` is the count of all entries, read just before."""
+        started = datetime.now(UTC).replace(tzinfo=None)  # host stamps are naive UTC
+        top = int(session.scalar(select(func.max(ce.c.id))) or 0)
+        if self.read_at is None:
+            self._read(session, None)
+        else:
+            since = self.read_at - STAMP_LOOKBACK
+            days = set(session.scalars(union(
+                select(ce.c.entry_date).where(ce.c.created_at > since),
+                select(ce.c.entry_date).where(ce.c.updated_at > since),
+                select(ce.c.entry_date).where(ce.c.id > self.top_id),
+            )))
+            if days:
+                self._read(session, days)
+            if self.entries != entries:  # entries deleted (or moved away) since the last read
+                counts = {(day, movement): int(n) for day, movement, n in session.execute(
+                    select(ce.c.entry_date, ce.c.movement_type, func.count())
+                    .group_by(ce.c.entry_date, ce.c.movement_type))}
+                changed = {key for key in counts.keys() | self.pairs.keys()
+                           if counts.get(key) != (self.pairs[key].entries if key in self.pairs else None)}
+                self._read(session, {day for day, _ in changed})
+        self.read_at, self.top_id = started, top
 
     def _read(self, session: Session, days: set[date] | None) -> None:
         keys = (ce.c.entry_date, ce.c.movement_type, *_GROUP)
@@ -194,7 +242,7 @@ class _StockCache(_FlowCache):
             for key in [key for key in self.pairs if key[0] in days]:
                 del self.pairs[key]
         for chunk in chunks:
-            query = stmt if chunk is None else stmt.where(and_(ce.c.entry_date.in_(chunk)))
+            query = stmt if chunk is None else stmt.where(ce.c.entry_date.in_(chunk))
             by_pair: dict[tuple[date, str], list[_Row]] = defaultdict(list)
             counts: dict[tuple[date, str], int] = defaultdict(int)
             for row in session.execute(query).tuples():
@@ -202,7 +250,7 @@ class _StockCache(_FlowCache):
                 by_pair[key].append(tuple(row[2:12]))
                 counts[key] += int(row[12])
             for key, rows in by_pair.items():
-                self.pairs[key] = _PairStock(counts[key], tuple(rows))  # type: ignore[assignment]
+                self.pairs[key] = _PairStock(counts[key], tuple(rows))
         self.order = sorted(self.pairs)
         self.entries = sum(pair.entries for pair in self.pairs.values())
 
