@@ -110,7 +110,7 @@ def test_the_api_gives_the_figures_as_json(app, cellar):
 @pytest.mark.parametrize("query, code, words", [
     ("closing_date=yesterday", "invalid_closing_date", "is not a date"),
     ("closing_date=2026-12-25", "closing_date_in_future", "in the future"),
-    ("closing_date=2026-11-26&period_start=31/12/2025", "invalid_request", "start of the period"),
+    ("closing_date=2026-11-26&period_start=31/12/2025", "invalid_request", "YYYY-MM-DD"),
     ("closing_date=2026-06-30&period_start=2026-07-01", "invalid_request", "after the closing date"),
 ])
 def test_bad_input_is_a_plain_sentence_never_a_trace(app, cellar, query, code, words):

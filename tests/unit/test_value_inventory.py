@@ -266,3 +266,11 @@ def test_every_account_figure_is_what_the_journals_and_bills_post(rows, tracked,
             continue
         # Journals round each line to the cent; cent amounts make that exact.
         assert mine.get(key, D(0)) == posted.get(key, D(0)), key
+
+
+def test_every_stage_can_be_mapped_and_checked_in_settings():
+    """A stage added to the cost model (the opening balances) has its account types in Settings."""
+    from accounts_sync.application.settings import STAGE_TYPES
+
+    assert set(STAGE_TYPES) == set(St)
+    assert "EQUITY" in STAGE_TYPES[St.OPENING_BALANCES]
