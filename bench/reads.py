@@ -30,7 +30,7 @@ from accounts_sync.domain.errors import JournalNotFound
 from accounts_sync.domain.journals import journal_key
 from accounts_sync.domain.sync import SyncRecord
 
-from . import datasets
+from . import corrections, datasets
 from .sandbox import SECRET_KEY, connect, container_settings
 from .stats import Stats, once_ms, timed
 
@@ -55,6 +55,8 @@ def measure(database_url: str, sandbox_url: str, closing: date, warmup: int, rep
         _use_cases(container, closing, warmup, repeat, results)
         _over_http(database_url, sandbox_url, closing, warmup, repeat, results)
         _mostly_synced(container, closing, warmup, repeat, results)
+        results.facts["corrections"] = corrections.measure(container, sandbox_url, closing,
+                                                           warmup, repeat)
     finally:
         container.engine().dispose()
     log("    " + ", ".join(f"{name} {s.median:g} ms" for name, s in results.stats.items()))

@@ -200,8 +200,9 @@ class FakeDocumentSource:
         changed = []
         for (k, erp_id), at in self.store.edited_at.items():
             record = self.state.records.get((k, erp_id))
-            if k is kind and record and record.state is SyncState.SYNCED and record.synced_at \
-                    and at > record.synced_at:
+            read_at = record.read_at or record.synced_at if record else None
+            if k is kind and record and record.state is SyncState.SYNCED and read_at \
+                    and at > read_at:
                 changed.append(ChangedDocument(kind, erp_id, record.number, record.xero_id or "",
                                                record.synced_at))
         return changed[:limit]
@@ -274,9 +275,13 @@ class FakeDocumentSource:
         pairs = []
         for refund in sorted(self.store.documents.get(Kind.REFUNDS, []), key=lambda d: (d.date, d.erp_id)):
             sale = self.store.refund_of.get(refund.erp_id)
+            refund_record = self.state.records.get((Kind.REFUNDS, refund.erp_id))
+            sale_record = self.state.records.get((Kind.SALES_ORDERS, sale)) if sale else None
             if sale and refund.date <= closing_date and refund.erp_id not in allocated \
                     and self._synced(Kind.REFUNDS, refund.erp_id) \
-                    and self._synced(Kind.SALES_ORDERS, sale):
+                    and self._synced(Kind.SALES_ORDERS, sale) \
+                    and refund_record.xero_status != "PAID" \
+                    and sale_record.xero_status not in ("PAID", "VOIDED", "DELETED"):
                 pairs.append((refund.erp_id, sale))
         return pairs[:limit]
 
@@ -399,11 +404,10 @@ class FakeLedger:
                 found.setdefault((link.original_kind, link.original_erp_id), []).append(record)
         return found
 
-    def synced_journals(self, closing_date: date) -> list[SyncRecord]:
-        return sorted((r for (k, _), r in self.state.records.items()
-                       if k is Kind.JOURNALS and r.state is SyncState.SYNCED
-                       and date.fromisoformat(r.erp_id[:10]) <= closing_date),
-                      key=lambda r: r.erp_id)
+    def synced_journals(self, closing_date: date) -> dict[str, str]:
+        return dict(sorted((r.erp_id, r.fingerprint) for (k, _), r in self.state.records.items()
+                           if k is Kind.JOURNALS and r.state is SyncState.SYNCED
+                           and date.fromisoformat(r.erp_id[:10]) <= closing_date))
 
     def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]:
         wanted = set(xero_ids)

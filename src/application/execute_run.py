@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 
 from ..domain.corrections import (
     LockPolicy,
@@ -132,6 +132,7 @@ class ExecuteRun:
             chart = self.gateway.chart()  # raises the plain reason Xero can't be used
         # Before counting what is left to send: what a dead run already got into Xero is done.
         confirmed = self._reconcile_in_flight(run)
+        read_at = self.clock.now()  # journals: their costs are read just below
         with self.uow() as uow:
             SyncWindow.open(
                 run.closing_date,
@@ -163,10 +164,11 @@ class ExecuteRun:
             uow.commit()
 
         if run.kind is Kind.JOURNALS:
-            chunks: Iterator[list[Item]] = _chunked(journals, self.chunk_size)
+            chunks: Iterator[tuple[datetime, list[Item]]] = (
+                (read_at, chunk) for chunk in _chunked(journals, self.chunk_size))
         else:
             chunks = self._document_chunks(run)
-        for chunk in chunks:
+        for read_at, chunk in chunks:
             refusals: dict[str, list[str]] = {}
             if run.kind is not Kind.JOURNALS:
                 documents = [d for d in chunk if isinstance(d, TradeDocument)]
@@ -179,7 +181,8 @@ class ExecuteRun:
                 if wanted:
                     self.gateway.prepare_contacts(wanted)
             for start in range(0, len(chunk), self.batch_size):
-                run = self._send_batch(run, chunk[start:start + self.batch_size], refusals)
+                run = self._send_batch(run, chunk[start:start + self.batch_size], refusals,
+                                       read_at)
 
         with self.uow() as uow:
             run = run.finish(self.clock.now(), confirmed)
@@ -191,18 +194,20 @@ class ExecuteRun:
         log.info("run %s %s: %s", run.id, run.state.value, run.message)
         return run
 
-    def _document_chunks(self, run: SyncRun) -> Iterator[list[Item]]:
+    def _document_chunks(self, run: SyncRun) -> Iterator[tuple[datetime, list[Item]]]:
         # A fresh unit of work per chunk, so no transaction stays open while Xero is called;
         # keyset paging moves past documents that fail in this run instead of seeing them again.
+        # Each chunk comes with when it was read: an ERP edit after that is looked for later.
         after: tuple[date, str] | None = None
         while True:
+            read_at = self.clock.now()
             with self.uow() as uow:
                 chunk = uow.documents.next_unsynced(
                     run.kind, run.closing_date, after, self.chunk_size
                 )
             if not chunk:
                 return
-            yield list(chunk)
+            yield read_at, list(chunk)
             after = (chunk[-1].date, chunk[-1].erp_id)
 
     def _reconcile_in_flight(self, run: SyncRun) -> int:
@@ -226,7 +231,8 @@ class ExecuteRun:
                  run.id, len(settled), len(stuck))
         return len(settled)
 
-    def _send_batch(self, run: SyncRun, items: list[Item], refusals: dict[str, list[str]]) -> SyncRun:
+    def _send_batch(self, run: SyncRun, items: list[Item], refusals: dict[str, list[str]],
+                    read_at: datetime | None = None) -> SyncRun:
         """`refusals`: the reasons Accounts Sync refuses documents with (Checks.document_problems)."""
         refused: list[tuple[SyncRecord, str]] = []
         outgoing: list[_Outgoing] = []
@@ -239,7 +245,7 @@ class ExecuteRun:
                 )
                 if record.state is SyncState.SYNCED:
                     continue  # synced by a reconciliation or another path meanwhile
-                record = record.start(run.id, item.fingerprint, sent_state_of(item))
+                record = record.start(run.id, item.fingerprint, sent_state_of(item), read_at)
                 reasons = refusals.get(erp_id)
                 if reasons:
                     refused.append((record, " ".join(reasons)))

@@ -39,6 +39,7 @@ from .ports import AccountingGateway, Clock, UnitOfWork, UnitOfWorkFactory, Xero
 # Candidates read per kind in one plan: edits after a sync are few; a plan that meets more
 # handles these first and the rest in the next run.
 CANDIDATES = 20_000
+KIND_ORDER = {kind: position for position, kind in enumerate(Kind)}
 LOOKUP_BATCH = 50  # ids per Xero read
 
 # Journals of the synced days as the ERP has them now, rebuilt only where their flows changed.
@@ -167,19 +168,21 @@ def _gather(uow: UnitOfWork, closing_date: date) -> _Gathered:
             documents.append(_Candidate(record, current, []))
 
     journals: list[_Candidate] = []
-    records = {r.erp_id: r for r in uow.ledger.synced_journals(closing_date)}
-    if records:
+    fingerprints = uow.ledger.synced_journals(closing_date)
+    if fingerprints:
         built = _SYNCED_JOURNALS.build(uow.documents.synced_cost_flows(closing_date), mapping)
         by_key = {j.key: j for j in built.journals}
-        for key, record in records.items():
-            journal = by_key.get(key)
+        changed = [
+            key for key, fingerprint in fingerprints.items()
+            if (by_key[key].fingerprint != fingerprint if key in by_key
+                else not fingerprint.startswith("removed:"))
+        ]
+        records = uow.ledger.records(Kind.JOURNALS, changed) if changed else {}
+        for key in changed:
+            record, journal = records[key], by_key.get(key)
             if journal is not None:
-                if journal.fingerprint == record.fingerprint:
-                    continue
                 journal = replace(journal, url=uow.documents.journal_url(key),
                                   tax_type=mapping.journal_tax_type)
-            elif record.fingerprint.startswith("removed:"):
-                continue
             if record.sent is None:
                 unknown.append(record.number)
                 continue
@@ -233,7 +236,7 @@ def _plan(closing_date: date, gathered: _Gathered, states: dict[str, XeroObjectS
                                      sale.xero_id or "", invoice, period)
         if correction is not None:
             planned.append(correction)
-    planned.sort(key=lambda c: (list(Kind).index(c.kind), natural_key(c.number)))
+    planned.sort(key=lambda c: (KIND_ORDER[c.kind], natural_key(c.number)))
     return CorrectionsPlan(closing_date, tuple(planned), tuple(gathered.unknown))
 
 

@@ -510,8 +510,9 @@ class SyncLedger(Protocol):
         """The correction records of these originals, oldest first (originals with none left out)."""
         ...
 
-    def synced_journals(self, closing_date: date) -> list[SyncRecord]:
-        """The synced journal records dated up to the closing date."""
+    def synced_journals(self, closing_date: date) -> dict[str, str]:
+        """key → fingerprint of the synced journals dated up to the closing date (the records
+        themselves are read only for those whose costs changed)."""
         ...
 
     def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]: ...

@@ -104,6 +104,7 @@ class SyncCorrections:
         # What people did in Xero since the last look is recorded first (payments, voids,
         # edits), so the records say what the plan below reads afresh.
         self.look.execute(LookRequest(force=True))
+        planned_at = self.clock.now()  # the ERP's content each correction brings Xero to
         plan = self.planner.execute(CorrectionsRequest(run.closing_date, fresh=True))
         with self.uow() as uow:
             busy = {(c.correction.original_kind, c.correction.original_erp_id)
@@ -116,7 +117,7 @@ class SyncCorrections:
         for family in _FAMILIES:
             items = [c for c in todo if c.action in family]
             for start in range(0, len(items), self.batch_size):
-                run = self._send_batch(run, items[start:start + self.batch_size])
+                run = self._send_batch(run, items[start:start + self.batch_size], planned_at)
         with self.uow() as uow:
             run = run.finish(self.clock.now())
             uow.ledger.save_run(run)
@@ -126,7 +127,8 @@ class SyncCorrections:
 
     # ------------------------------------------------------------------ one batch
 
-    def _send_batch(self, run: SyncRun, corrections: list[Correction]) -> SyncRun:
+    def _send_batch(self, run: SyncRun, corrections: list[Correction],
+                    planned_at: datetime) -> SyncRun:
         now = self.clock.now()
         with self.uow() as uow:
             originals = _originals(uow, corrections)
@@ -138,8 +140,8 @@ class SyncCorrections:
                     continue
                 record = correction_record(correction, earlier.get((correction.kind,
                                                                      correction.erp_id), []))
-                outgoing.append(_Outgoing(correction, record.start(run.id, record.fingerprint,
-                                                                   record.sent)))
+                outgoing.append(_Outgoing(correction, record.start(
+                    run.id, record.fingerprint, record.sent, planned_at)))
             uow.ledger.save_records([o.record for o in outgoing])
             uow.commit()
 
@@ -412,6 +414,7 @@ def correction_record(correction: Correction, earlier: Sequence[SyncRecord]) -> 
         net_change=correction.net_change,
         amount=correction.adjustment_amount,
         due_before=correction.xero_due,
+        day=correction.date,
         number=(document.number if makes_document and document is not None
                 else journal.key if journal is not None
                 and correction.action is CorrectionAction.ADJUST_JOURNAL else ""),
@@ -451,7 +454,8 @@ def applied(original: SyncRecord, correction: SyncRecord, now: datetime) -> Sync
     if seen is not None and action is not CorrectionAction.ACCEPT:
         seen = replace(seen, changed_in_xero=False, note="")
     return replace(original, fingerprint=correction.fingerprint, sent=correction.sent,
-                   synced_at=now, decision=None, xero_status=status, xero_seen=seen)
+                   synced_at=now, read_at=correction.read_at or now, decision=None,
+                   xero_status=status, xero_seen=seen)
 
 
 def _invoice_after_allocation(uow: UnitOfWork, record: SyncRecord) -> list[SyncRecord]:
@@ -494,10 +498,11 @@ def allocation_amount(link: CorrectionLink) -> Decimal:
 
 
 def _allocation_day(record: SyncRecord) -> date:
-    """A credit note is allocated on its own day (never before the invoice it credits)."""
+    """A credit note is allocated on its own day, which the plan chose open and never before
+    the invoice it credits."""
     link = _link(record)
     assert record.sent is not None
-    day = record.sent.date
+    day = link.day or record.sent.date
     return max(day, link.previous.date) if link.previous is not None else day
 
 

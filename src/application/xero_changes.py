@@ -27,7 +27,10 @@ SINCE = "xero_changes_since"  # preference: ISO time of the last look's high-wat
 LOOKED_AT = "xero_changes_looked_at"  # preference: when the last look happened
 KINDS = (Kind.SALES_ORDERS, Kind.PURCHASE_ORDERS, Kind.REFUNDS, Kind.JOURNALS)
 MAX_PAGES = 20  # per kind and look; the next look goes on from where this one stopped
-OVERLAP = timedelta(seconds=1)  # Xero's If-Modified-Since is inclusive to the second
+# Each look reads again what changed a little before the last one began: an object changed
+# while the last look was paging (after its page was read) is then not missed, whatever the
+# skew between Xero's clock and ours. Seeing an object twice is harmless.
+OVERLAP = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,9 @@ class LookAtXero:
                     page = answer.next_page
         except (NotConnected, ReauthorisationNeeded, GatewayUnavailable) as exc:
             return LookResult(False, reason=exc.message)
-        self._save_marks(now, high)
+        # The next look starts from this one's start (or the newest change seen, if earlier),
+        # never from the newest change alone: see OVERLAP.
+        self._save_marks(now, min(high, now))
         return LookResult(True, seen, changed, elsewhere)
 
     def _save_marks(self, looked_at: datetime, high: datetime) -> None:

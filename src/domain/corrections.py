@@ -528,6 +528,15 @@ def can_remove(xero: XeroSide, old: SentState, period: Period) -> tuple[Correcti
     return None, f"it is {xero.status.lower()} in Xero"
 
 
+def has_adjustments(adjustments_made: int) -> str:
+    """An original with adjustments in Xero is never rewritten, voided or deleted on its own:
+    its adjustments would then count twice, or stay behind. Returns why, or ''."""
+    if not adjustments_made:
+        return ""
+    return (f"it already has {adjustments_made} adjustment{'s' if adjustments_made > 1 else ''} "
+            f"in Xero")
+
+
 def plan_document(
     original: Original,
     now: TradeDocument | None,
@@ -567,7 +576,7 @@ def plan_document(
                    f"edited in the ERP since: apply the ERP's change over Xero's, or leave Xero "
                    f"as it is.",
             choices=(Choice.OVERWRITE, Choice.ACCEPT), **base)
-    why_not = can_edit_in_place(xero, old, now.date, period)
+    why_not = can_edit_in_place(xero, old, now.date, period) or has_adjustments(adjustments_made)
     header_changed = (new.contact, new.currency) != (old.contact, old.currency)
     if not why_not:
         return Correction(action=CorrectionAction.UPDATE, date=now.date,
@@ -632,6 +641,8 @@ def _plan_removal(original: Original, period: Period, cancelled: str,
     if decision is not None and decision.choice is Choice.ACCEPT:
         return Correction(action=CorrectionAction.ACCEPT, reason=_accepted(decision), **base)
     action, why = can_remove(xero, old, period)
+    if action is not None and adjustments_made:
+        action, why = None, has_adjustments(adjustments_made)
     if action is not None:
         return Correction(action=action, date=old.date,
                           reason=f"{original.number} was {cancelled}; {why}.", **base)
@@ -724,7 +735,8 @@ def plan_journal(
                    f"changed in the ERP since: post the difference anyway, or leave Xero as it is.",
             choices=(Choice.OVERWRITE, Choice.ACCEPT) if xero.status not in GONE
             else (Choice.ACCEPT,), **base)
-    if xero.status == XeroStatus.DRAFT.value and not period.is_locked(old.date):
+    if xero.status == XeroStatus.DRAFT.value and not period.is_locked(old.date) \
+            and not adjustments_made:
         if now is None:
             return Correction(action=CorrectionAction.DELETE_JOURNAL, date=old.date,
                               reason="Every cost entry of this draft journal was removed in the "

@@ -121,6 +121,7 @@ class CorrectionLink:
     net_change: Decimal = Decimal("0.00")  # what it changes in the original, signed
     amount: Decimal = Decimal("0.00")  # what the adjustment document or allocation is worth
     due_before: Decimal | None = None  # owing on the original in Xero when it was planned
+    day: date | None = None  # the day the correction is dated in Xero (an open day)
     number: str = ""  # of the adjustment document or journal it creates, if any
     document_type: str = ""  # of the adjustment document, or of the original it changes
     allocate_to: str = ""  # the invoice the created credit note is allocated to, if any
@@ -147,6 +148,9 @@ class SyncRecord:
     last_error: str = ""
     run_id: int | None = None
     synced_at: datetime | None = None
+    # When the ERP content this record holds was read: a change stamped after it may make Xero
+    # differ from the ERP (checked by content), whenever the record itself was settled.
+    read_at: datetime | None = None
     # Books over time: what the object in Xero holds from us (all corrections included), the
     # status we last saw it in there and when Xero last changed it.
     sent: SentState | None = None
@@ -164,7 +168,8 @@ class SyncRecord:
             )
         return replace(self, state=to, **changes)
 
-    def start(self, run_id: int, fingerprint: str, sent: SentState | None = None) -> SyncRecord:
+    def start(self, run_id: int, fingerprint: str, sent: SentState | None = None,
+              read_at: datetime | None = None) -> SyncRecord:
         """In flight under a key of its content; `sent` is what Xero will hold once it lands,
         kept from now on, so a look-up that finds it in Xero knows what it holds. The last
         reason is kept while it is being sent: should the run stop before Xero answers, the
@@ -177,6 +182,7 @@ class SyncRecord:
             attempts=self.attempts + 1,
             refused_by=None,
             sent=sent if sent is not None else self.sent,
+            read_at=read_at or self.read_at,
         )
 
     def succeed(self, xero_id: str, at: datetime, status: str = "",

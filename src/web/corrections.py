@@ -92,7 +92,7 @@ def state_words(state: SentState | None) -> str:
         return "nothing (void, deleted or credited)"
     lines = len(state.lines)
     total = state.debit_total if not state.document_type else state.total
-    return f"{format_money(total)} on {lines} line{'s' if lines != 1 else ''}"
+    return f"{total:,.2f} on {lines} line{'s' if lines != 1 else ''}"
 
 
 _KIND_OF_TYPE = {"ACCREC": Kind.SALES_ORDERS, "ACCPAY": Kind.PURCHASE_ORDERS,

@@ -105,11 +105,13 @@ def test_a_record_keeps_what_it_sent_its_xero_side_its_decision_and_its_correcti
     sent = SentState(date(2026, 3, 2), (SentLine("4000", D("100.00"), D("10.00"), "OUTPUT"),),
                      "c1", "Harbour Wines", "AUD", "ACCREC", "Exclusive")
     original = synced(Kind.SALES_ORDERS, "7", "SO-7", sent=sent, xero_status="AUTHORISED",
+                      read_at=SYNCED_AT,
                       xero_seen=XeroSeen(D("110.00"), D("60.00"), True, False, ""),
                       decision=Decision(Choice.ADJUST, "fp", "accountant"))
     link = CorrectionLink(Kind.SALES_ORDERS, "7", CorrectionAction.ADJUST, "x-sales_orders-7",
-                          D("55.00"), D("55.00"), D("60.00"), "SO-7-ADJ1", "ACCREC", "",
-                          sent, "cannot be changed in Xero")
+                          net_change=D("55.00"), amount=D("55.00"), due_before=D("60.00"),
+                          day=date(2026, 3, 9), number="SO-7-ADJ1", document_type="ACCREC",
+                          previous=sent, reason="cannot be changed in Xero")
     correction = SyncRecord(Kind.CORRECTIONS, "sales_orders:7:1", "SO-7", "new",
                             SyncState.IN_FLIGHT, sent=replace(sent, lines=sent.lines * 2),
                             correction=link)
@@ -143,4 +145,18 @@ def test_synced_journals_are_the_journal_records_up_to_the_closing_date(uow_fact
     b = journal_key(date(2026, 4, 2), MovementType.LOSS)
     save(uow_factory, synced(Kind.JOURNALS, a), synced(Kind.JOURNALS, b))
     with uow_factory() as uow:
-        assert [r.erp_id for r in uow.ledger.synced_journals(date(2026, 3, 31))] == [a]
+        assert uow.ledger.synced_journals(date(2026, 3, 31)) == {a: "f"}
+
+
+def test_no_allocation_is_proposed_from_a_used_credit_or_to_a_paid_invoice(erp, uow_factory):
+    customer = erp.customer()
+    paid_sale, open_sale = erp.sales_order(customer), erp.sales_order(customer)
+    to_paid = erp.refund(customer, sales_order_id=paid_sale)
+    used = erp.refund(customer, sales_order_id=open_sale)
+    fine = erp.refund(customer, sales_order_id=open_sale)
+    save(uow_factory, synced(Kind.SALES_ORDERS, paid_sale, xero_status="PAID"),
+         synced(Kind.SALES_ORDERS, open_sale, xero_status="AUTHORISED"),
+         synced(Kind.REFUNDS, to_paid), synced(Kind.REFUNDS, used, xero_status="PAID"),
+         synced(Kind.REFUNDS, fine, xero_status="AUTHORISED"))
+    with uow_factory() as uow:
+        assert uow.documents.refunds_to_allocate(date(2026, 12, 31), 10) == [(str(fine), str(open_sale))]

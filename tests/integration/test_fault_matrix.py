@@ -493,7 +493,11 @@ def test_8b_postgresql_connections_dropped_mid_run(make_rig, db_url):
 
 def terminate(rig, wait: str) -> int:
     """End the worker's PostgreSQL connections that are idle / waiting on a lock."""
-    condition = "state = 'idle'" if wait == "idle" else "wait_event_type = 'Lock'"
+    # Idle for a while, not just pinged: a connection checked out of the pool was pinged a
+    # moment ago and is about to be used (ending it then is a race of the test, not a dropped
+    # idle connection, which is what pool_pre_ping is there to survive).
+    condition = ("state = 'idle' AND state_change < clock_timestamp() - interval '80 milliseconds'"
+                 if wait == "idle" else "wait_event_type = 'Lock'")
     with rig.engine.connect() as connection:
         ended = connection.execute(text(
             f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

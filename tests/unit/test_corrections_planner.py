@@ -349,3 +349,17 @@ def test_a_new_document_dated_inside_the_lock_is_carried_with_its_date_in_the_re
     assert carried.date == date(2026, 12, 1) and "ERP date 2026-11-18" in carried.reference
     assert carried.fingerprint == doc.fingerprint
     assert carry_document(doc, OPEN) is doc
+
+
+def test_an_original_with_adjustments_is_never_rewritten_voided_or_deleted_on_its_own():
+    doc = sale()
+    now = with_line(doc)
+    updated = plan_document(original(doc), now, OPEN, adjustments_made=1)
+    assert updated.action is CorrectionAction.ADJUST and "1 adjustment in Xero" in updated.reason
+    assert updated.document.number == f"{doc.number}-ADJ2"
+    removed = plan_document(original(doc), None, OPEN, cancelled="cancelled", adjustments_made=1)
+    assert removed.action is CorrectionAction.CREDIT, "a void would leave the adjustment behind"
+    a = entry(MovementType.LOSS, "250", day=DAY)
+    before, after = journal_of(a), journal_of(a, entry(MovementType.LOSS, "5", day=DAY))
+    journal = plan_journal(journal_original(before, "DRAFT"), after, OPEN, adjustments_made=1)
+    assert journal.action is CorrectionAction.ADJUST_JOURNAL

@@ -414,3 +414,37 @@ def test_a_decision_is_taken_only_where_one_is_needed_and_only_among_the_choices
     correct(sync)
     assert gateway.get(store.record(SO, paid.erp_id).xero_id).total == D("110.00")
     assert store.record(SO, paid.erp_id).fingerprint == store.documents[SO][0].fingerprint
+
+
+def test_a_credit_carried_past_the_lock_is_allocated_on_its_own_day(store, gateway, clock, sync):
+    doc = document(day=date(2026, 11, 2), amount="200.00")
+    store.add(doc)
+    send(sync, SO)
+    invoice_id = store.record(SO, doc.erp_id).xero_id
+    gateway.pay(invoice_id, "20.00")
+    gateway.set_lock_date(date(2026, 11, 10))
+    gateway.chart_ = replace(gateway.chart_, organisation=replace(
+        gateway.chart_.organisation, period_lock_date=date(2026, 11, 10)))
+    edit(store, clock, doc, lines=(replace(doc.lines[0], unit_amount=D("150.00"),
+                                           tax_amount=D("15.00")),))
+    correct(sync)
+    (credit,) = [o for o in gateway.objects.values() if o.document_type == "ACCRECCREDIT"]
+    assert credit.date == date(2026, 11, 11)
+    assert credit.allocations == [(invoice_id, D("55.00"), date(2026, 11, 11))]
+
+
+def test_an_edit_made_while_the_record_was_in_flight_is_not_lost(store, gateway, clock, sync):
+    doc = document(day=date(2026, 11, 2))
+    store.add(doc)
+    gateway.crash_after_commit_on_push = 1
+    with pytest.raises(SimulatedCrash):
+        send(sync, SO)
+    gateway.crash_after_commit_on_push = None
+    _recover(store)
+    clock.advance(minutes=1)
+    edited = edit(store, clock, doc, lines=plus_freight(doc))  # while Xero has it, unconfirmed
+    clock.advance(hours=2)
+    send(sync, SO)  # finds it in Xero: settled now, with the content sent before the edit
+    assert store.record(SO, doc.erp_id).fingerprint != edited.fingerprint
+    assert correct(sync).created == 1
+    assert xero_of(store, gateway, SO, doc).total == D("165.00")

@@ -99,6 +99,7 @@ class SyncRecordRow(PluginBase):
     xero_status: Mapped[str] = mapped_column(String(12), default="", server_default="")
     xero_updated_at: Mapped[datetime | None]
     xero_seen: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    read_at: Mapped[datetime | None]
     decision: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     original_kind: Mapped[str | None] = mapped_column(String(20))
     original_erp_id: Mapped[str | None] = mapped_column(String(64))

@@ -88,6 +88,7 @@ from .plugin_tables import FlowStateRow, FlowSumRow, SyncRecordRow
 log = logging.getLogger(__name__)
 
 SYNCED = SyncState.SYNCED.value
+NOT_ALLOCATABLE = ("PAID", "VOIDED", "DELETED")
 IN_CHUNK = 500  # ids per IN (...) list
 
 
@@ -540,7 +541,10 @@ class SqlDocumentSource:
         """
         record = SyncRecordRow
         synced = (record.kind == kind.value, record.state == SYNCED)
-        oldest = self.session.scalar(select(func.min(record.synced_at)).where(*synced))
+        # Compared with when the record's content was read from the ERP (not when it was
+        # settled: a record found in Xero hours after its run died holds content read then).
+        read_at = func.coalesce(record.read_at, record.synced_at)
+        oldest = self.session.scalar(select(func.min(read_at)).where(*synced))
         if oldest is None:
             return []
         since = oldest.astimezone(UTC).replace(tzinfo=None)  # host stamps are naive UTC
@@ -568,8 +572,7 @@ class SqlDocumentSource:
                 select(*columns)
                 .join(touched, and_(touched.c.entry_date == record.journal_date,
                                     touched.c.movement_type == record.movement_type))
-                .where(*synced, or_(touched.c.updated > record.synced_at,
-                                    touched.c.created > record.synced_at))
+                .where(*synced, or_(touched.c.updated > read_at, touched.c.created > read_at))
                 .order_by(record.journal_date, record.movement_type)
             )
         else:
@@ -589,7 +592,7 @@ class SqlDocumentSource:
                 .select_from(stamped)
                 .join(record, and_(record.kind == kind.value,
                                    record.erp_id == cast(stamped.c.id, String)))
-                .where(record.state == SYNCED, stamped.c.updated_at > record.synced_at)
+                .where(record.state == SYNCED, stamped.c.updated_at > read_at)
                 .order_by(stamped.c.id)
             )
         return [
@@ -662,7 +665,10 @@ class SqlDocumentSource:
                              sale.erp_id == cast(t.c.sales_order_id, String)))
             .where(t.c.status == SPECS[Kind.REFUNDS].status, t.c.refund_date <= closing_date,
                    t.c.sales_order_id.is_not(None), refund.state == SYNCED, sale.state == SYNCED,
-                   ~refund.fingerprint.startswith("removed:"), ~allocated)
+                   ~refund.fingerprint.startswith("removed:"), ~allocated,
+                   # Nothing to allocate from a used credit, nor to a paid or void invoice (as
+                   # last seen in Xero; a look at Xero's changes keeps that up to date).
+                   refund.xero_status != "PAID", sale.xero_status.not_in(NOT_ALLOCATABLE))
             .order_by(t.c.refund_date, t.c.id)
             .limit(limit)
         )

@@ -49,6 +49,7 @@ def _correction(row: SyncRecordRow) -> CorrectionLink | None:
         net_change=Decimal(data.get("net_change", "0")),
         amount=Decimal(data.get("amount", "0")),
         due_before=None if data.get("due_before") is None else Decimal(data["due_before"]),
+        day=date.fromisoformat(data["day"]) if data.get("day") else None,
         number=data.get("number", ""),
         document_type=data.get("document_type", ""),
         allocate_to=data.get("allocate_to", ""),
@@ -69,6 +70,7 @@ def _correction_values(link: CorrectionLink | None) -> dict[str, Any]:
             "net_change": format_money(link.net_change),
             "amount": format_money(link.amount),
             "due_before": None if link.due_before is None else format_money(link.due_before),
+            "day": link.day.isoformat() if link.day else None,
             "number": link.number,
             "document_type": link.document_type,
             "allocate_to": link.allocate_to,
@@ -84,7 +86,8 @@ def _decision(data: dict[str, Any] | None) -> Decision | None:
     return Decision(Choice(data["choice"]), data.get("fingerprint", ""), data.get("by", ""))
 
 
-def _record(row: SyncRecordRow) -> SyncRecord:
+def _record(row: Any) -> SyncRecord:
+    """A record from its row (an ORM row or a Core row: the same names)."""
     return SyncRecord(
         kind=Kind(row.kind),
         erp_id=row.erp_id,
@@ -102,6 +105,7 @@ def _record(row: SyncRecordRow) -> SyncRecord:
         xero_status=row.xero_status or "",
         xero_updated_at=row.xero_updated_at,
         xero_seen=XeroSeen.from_json(row.xero_seen),
+        read_at=row.read_at,
         decision=_decision(row.decision),
         correction=_correction(row),
     )
@@ -126,6 +130,7 @@ def _record_values(record: SyncRecord, now: datetime) -> dict[str, Any]:
         "xero_status": record.xero_status,
         "xero_updated_at": record.xero_updated_at,
         "xero_seen": record.xero_seen.to_json() if record.xero_seen else None,
+        "read_at": record.read_at,
         "decision": ({"choice": record.decision.choice.value,
                       "fingerprint": record.decision.fingerprint, "by": record.decision.by}
                      if record.decision else None),
@@ -177,9 +182,11 @@ class SqlSyncLedger:
 
     # ------------------------------------------------------------ records
 
-    def _record_rows(self, *where: Any) -> list[SyncRecordRow]:
-        stmt = select(SyncRecordRow).where(*where).execution_options(populate_existing=True)
-        return list(self.session.scalars(stmt))
+    def _record_rows(self, *where: Any) -> list[Any]:
+        """Rows of the records table as plain Core rows: read-only, no ORM identity map to fill
+        (a plan reads thousands of records; only their values are wanted)."""
+        stmt = select(SyncRecordRow.__table__).where(*where)
+        return list(self.session.execute(stmt))
 
     def records(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, SyncRecord]:
         ids = list(dict.fromkeys(erp_ids))
@@ -279,13 +286,13 @@ class SqlSyncLedger:
                     found[(kind, row.original_erp_id or "")].append(_record(row))
         return dict(found)
 
-    def synced_journals(self, closing_date: date) -> list[SyncRecord]:
-        rows = self._record_rows(
+    def synced_journals(self, closing_date: date) -> dict[str, str]:
+        stmt = select(SyncRecordRow.erp_id, SyncRecordRow.fingerprint).where(
             SyncRecordRow.kind == Kind.JOURNALS.value,
             SyncRecordRow.state == SyncState.SYNCED.value,
             SyncRecordRow.journal_date <= closing_date,
         )
-        return [_record(row) for row in sorted(rows, key=lambda r: r.erp_id)]
+        return dict(sorted(self.session.execute(stmt).tuples()))
 
     def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]:
         ids = list(dict.fromkeys(i for i in xero_ids if i))

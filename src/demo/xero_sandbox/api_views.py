@@ -416,7 +416,7 @@ def _journals(call: Call) -> Response:
     offset = _whole(args.get("offset"), 0)
     since = _modified_since()
     with call.sandbox.lock:
-        items = [render_journal(j) for j in ledger.journals_after(call.org, offset, since)]
+        items = [render_journal(call.org, j) for j in ledger.journals_after(call.org, offset, since)]
     return json_response(call.envelope("Journals", items))
 
 

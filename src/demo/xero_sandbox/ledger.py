@@ -71,74 +71,53 @@ def retained_earnings(org: Org) -> dict:
     return system_account(org, "RETAINEDEARNINGS", "960", "Retained Earnings", "EQUITY")
 
 
-def _account_by_code(org: Org, code: str | None) -> dict:
-    account = org.accounts.get(code or "")
-    if account is None:  # a draft line without an account never posts; this is a safety net
-        return {"AccountID": "", "Code": code or "", "Name": code or "", "Type": "", "Class": ""}
-    return account
-
-
 def section_of(account: dict) -> str:
     return SECTION_OF_CLASS.get(str(account.get("Class") or ""), "")
 
 
 # --- journals --------------------------------------------------------------------------------
+# A stored journal line is a tuple (AccountCode, NetAmount, TaxAmount, Description, TaxType,
+# Tracking): 100k documents post half a million lines, so they stay small and the answer's
+# fields (account name and type, gross amount, line id) are filled in when a journal is read.
 
-def _line(account: dict, net: Decimal, tax: Decimal = ZERO, description: str = "",
-          tax_type: str | None = None, org: Org | None = None,
-          tracking: list[dict] | None = None) -> dict:
-    line: dict[str, Any] = {
-        "JournalLineID": str(uuid.uuid4()),
-        "AccountID": account["AccountID"],
-        "AccountCode": account["Code"],
-        "AccountType": account.get("Type", ""),
-        "AccountName": account.get("Name", ""),
-        "Description": description,
-        "NetAmount": money(net),
-        "GrossAmount": money(net + tax),
-        "TaxAmount": money(tax),
-    }
-    if tax_type:
-        line["TaxType"] = tax_type
-        rate = org.tax_rates.get(tax_type) if org is not None else None
-        if rate is not None:
-            line["TaxName"] = rate["Name"]
-    line["TrackingCategories"] = [
-        {"Name": t["Name"], "Option": t["Option"], "TrackingCategoryID": t["TrackingCategoryID"],
-         "TrackingOptionID": t["TrackingOptionID"]} for t in tracking or ()]
-    return line
+CODE, NET, TAX, DESCRIPTION, TAX_TYPE, TRACKING = range(6)
+
+
+def _line(code: str, net: Decimal, tax: Decimal = ZERO, description: str = "",
+          tax_type: str | None = None, tracking: list[dict] | None = None) -> tuple:
+    return (code, net, tax, description, tax_type, tracking or ())
 
 
 def _base(amount: Decimal, rate: Decimal) -> Decimal:
     return money(amount / rate) if rate and rate != 1 else amount
 
 
-def document_postings(org: Org, kind_name: str, doc: dict) -> list[dict]:
+def document_postings(org: Org, kind_name: str, doc: dict) -> list[tuple]:
     """The journal lines of an approved document or a posted manual journal."""
     if kind_name == "ManualJournals":
         return _journal_postings(org, doc)
     sign = LINE_SIGN[doc["Type"]]
     rate = Decimal(doc.get("CurrencyRate") or 1)
     inclusive = doc["LineAmountTypes"] == "Inclusive"
-    lines, tax_total = [], ZERO
+    lines, tax_total, total = [], ZERO, ZERO
     for item in doc["LineItems"]:
         tax = _base(item["TaxAmount"], rate)
         net = _base(item["LineAmount"] - item["TaxAmount"] if inclusive else item["LineAmount"],
                     rate)
-        if net == 0 and tax == 0:
+        if not net and not tax:
             continue
         tax_total += tax
-        lines.append(_line(_account_by_code(org, item.get("AccountCode")), sign * net,
-                           sign * tax, item.get("Description", ""), item.get("TaxType"), org,
+        total += net + tax
+        lines.append(_line(item.get("AccountCode") or "", sign * net, sign * tax,
+                           item.get("Description", ""), item.get("TaxType"),
                            item.get("Tracking")))
     if tax_total:
-        lines.append(_line(tax_account(org), sign * tax_total))
-    total = sum((line["NetAmount"] for line in lines), ZERO)
-    lines.append(_line(control_account(org, doc["Type"]), -total))
+        lines.append(_line(tax_account(org)["Code"], sign * tax_total))
+    lines.append(_line(control_account(org, doc["Type"])["Code"], -sign * total))
     return lines
 
 
-def _journal_postings(org: Org, doc: dict) -> list[dict]:
+def _journal_postings(org: Org, doc: dict) -> list[tuple]:
     """A manual journal's lines; with tax, each line posts its net amount and the tax goes to
     the GST account (an inclusive LineAmount is gross)."""
     inclusive = doc["LineAmountTypes"] == "Inclusive"
@@ -147,20 +126,19 @@ def _journal_postings(org: Org, doc: dict) -> list[dict]:
         tax = item.get("TaxAmount", ZERO)
         net = item["LineAmount"] - tax if inclusive else item["LineAmount"]
         tax_total += tax
-        lines.append(_line(_account_by_code(org, item.get("AccountCode")), net, tax,
-                           item.get("Description", ""), item.get("TaxType"), org,
-                           item.get("Tracking")))
+        lines.append(_line(item.get("AccountCode") or "", net, tax, item.get("Description", ""),
+                           item.get("TaxType"), item.get("Tracking")))
     if tax_total:
-        lines.append(_line(tax_account(org), tax_total))
+        lines.append(_line(tax_account(org)["Code"], tax_total))
     return lines
 
 
 def post(org: Org, day: str, source_type: str, source_id: str, reference: str,
-         lines: list[dict], now_ms: int) -> dict:
-    total = sum((line["NetAmount"] for line in lines), ZERO)
+         lines: list[tuple], now_ms: int) -> dict:
+    total = sum((line[NET] for line in lines), ZERO)
     if total != 0:  # rounding of foreign-currency lines: the receivable/payable absorbs it
-        lines[-1]["NetAmount"] -= total
-        lines[-1]["GrossAmount"] -= total
+        last = lines[-1]
+        lines[-1] = (last[CODE], last[NET] - total, *last[TAX:])
     number = len(org.ledger) + 1
     journal = {
         "JournalID": str(uuid.uuid4()),
@@ -185,10 +163,8 @@ def repost(org: Org, kind_name: str, doc: dict, was_posted: bool, now_ms: int) -
     source_id = doc[id_field]
     if was_posted:
         last = org.ledger[org.last_journal[(source_type, source_id)]]
-        reversed_lines = [
-            {**line, "JournalLineID": str(uuid.uuid4()), "NetAmount": -line["NetAmount"],
-             "GrossAmount": -line["GrossAmount"], "TaxAmount": -line["TaxAmount"]}
-            for line in last["JournalLines"]]
+        reversed_lines = [(line[CODE], -line[NET], -line[TAX], *line[DESCRIPTION:])
+                          for line in last["JournalLines"]]
         post(org, last["JournalDate"], source_type, source_id, last["Reference"],
              reversed_lines, now_ms)
     if is_posted(kind_name, doc):
@@ -201,10 +177,50 @@ def repost(org: Org, kind_name: str, doc: dict, was_posted: bool, now_ms: int) -
 def post_payment(org: Org, doc: dict, payment: dict, bank: dict, now_ms: int) -> None:
     sign = LINE_SIGN[doc["Type"]]
     amount = _base(payment["Amount"], Decimal(doc.get("CurrencyRate") or 1))
-    lines = [_line(bank, -sign * amount, description=payment.get("Reference", "")),
-             _line(control_account(org, doc["Type"]), sign * amount)]
+    lines = [_line(bank["Code"], -sign * amount, description=payment.get("Reference", "")),
+             _line(control_account(org, doc["Type"])["Code"], sign * amount)]
     post(org, payment["Date"], PAYMENT_SOURCE[doc["Type"]], payment["PaymentID"],
          payment.get("Reference", ""), lines, now_ms)
+
+
+def account_of(org: Org, code: str) -> dict:
+    """The account a journal line names (system stand-ins included)."""
+    found = org.accounts.get(code)
+    if found is not None:
+        return found
+    for account in (control_account(org, "ACCREC"), control_account(org, "ACCPAY"),
+                    tax_account(org), retained_earnings(org)):
+        if account["Code"] == code:
+            return account
+    return {"AccountID": "", "Code": code, "Name": code, "Type": "", "Class": ""}
+
+
+def journal_lines(org: Org, journal: dict) -> list[dict]:
+    """A journal's lines as GET /Journals answers them."""
+    out = []
+    for index, line in enumerate(journal["JournalLines"]):
+        account = account_of(org, line[CODE])
+        item: dict[str, Any] = {
+            "JournalLineID": str(uuid.uuid5(uuid.UUID(journal["JournalID"]), str(index))),
+            "AccountID": account["AccountID"],
+            "AccountCode": line[CODE],
+            "AccountType": account.get("Type", ""),
+            "AccountName": account.get("Name", ""),
+            "Description": line[DESCRIPTION] or "",
+            "NetAmount": line[NET],
+            "GrossAmount": line[NET] + line[TAX],
+            "TaxAmount": line[TAX],
+        }
+        if line[TAX_TYPE]:
+            item["TaxType"] = line[TAX_TYPE]
+            rate = org.tax_rates.get(line[TAX_TYPE])
+            if rate is not None:
+                item["TaxName"] = rate["Name"]
+        item["TrackingCategories"] = [
+            {"Name": t["Name"], "Option": t["Option"], "TrackingCategoryID": t["TrackingCategoryID"],
+             "TrackingOptionID": t["TrackingOptionID"]} for t in line[TRACKING] or ()]
+        out.append(item)
+    return out
 
 
 def journals_after(org: Org, offset: int, since_ms: int | None = None) -> list[dict]:
@@ -240,24 +256,15 @@ def trial_balance(org: Org, day: date) -> list[tuple[dict, str, Decimal, Decimal
         if when > last:
             continue
         for line in journal["JournalLines"]:
-            account = org.accounts.get(line["AccountCode"]) or _stand_in(org, line)
+            account = org.accounts.get(line[CODE]) or account_of(org, line[CODE])
             section = section_of(account)
             if section in PROFIT_AND_LOSS and when < first_day:
                 account, section = retained, "Equity"
             entry = sums.setdefault(account["Code"], [account, section, ZERO, ZERO])
-            entry[2] += line["NetAmount"]
+            entry[2] += line[NET]
             if when >= month_start:
-                entry[3] += line["NetAmount"]
+                entry[3] += line[NET]
     rows = [(account, section, ytd, month) for account, section, ytd, month in sums.values()
             if ytd != 0 or month != 0]
     return sorted(rows, key=lambda r: (SECTIONS.index(r[1]) if r[1] in SECTIONS else 9,
                                        r[0]["Code"]))
-
-
-def _stand_in(org: Org, line: dict) -> dict:
-    for account in (control_account(org, "ACCREC"), control_account(org, "ACCPAY"),
-                    tax_account(org), retained_earnings(org)):
-        if account["Code"] == line["AccountCode"]:
-            return account
-    return {"AccountID": line["AccountID"], "Code": line["AccountCode"],
-            "Name": line["AccountName"], "Type": line["AccountType"], "Class": ""}

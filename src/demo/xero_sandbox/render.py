@@ -118,7 +118,7 @@ def render_allocation(allocation: dict) -> dict:
     }
 
 
-def render_journal(journal: dict) -> dict:
+def render_journal(org: Org, journal: dict) -> dict:
     """One entry of GET /Journals (the general ledger)."""
     return {
         "JournalID": journal["JournalID"],
@@ -128,7 +128,7 @@ def render_journal(journal: dict) -> dict:
         "Reference": journal["Reference"],
         "SourceID": journal["SourceID"],
         "SourceType": journal["SourceType"],
-        "JournalLines": [dict(line) for line in journal["JournalLines"]],
+        "JournalLines": ledger.journal_lines(org, journal),
     }
 
 

@@ -158,6 +158,7 @@ def reset() -> Response:
 
 
 @bp.post("/_manual_journals")
+@test_hook
 def manual_journal_made_in_xero() -> Response:
     """A manual journal made by someone else in Xero: {"date", "lines": [[code, amount], ...],
     "narration"?, "status"? (POSTED), "tenant_id"?}; answers its ManualJournalID."""
@@ -173,6 +174,7 @@ def manual_journal_made_in_xero() -> Response:
 
 
 @bp.post("/_payments")
+@test_hook
 def payment_made_in_xero() -> Response:
     """A payment entered in Xero: {"document_id", "amount", "date"?, "account_code"? (090),
     "tenant_id"?}; answers its PaymentID."""
