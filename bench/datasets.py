@@ -22,13 +22,13 @@ from sqlalchemy import Column, Engine, MetaData, String, Table, Text, delete, in
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from accounts_sync.adapters.erp_sql import migrate
+from accounts_sync.adapters.erp_sql import host_schema, migrate
 from accounts_sync.adapters.erp_sql.engine import make_engine, make_session_factory
 from accounts_sync.adapters.erp_sql.host_schema import host_metadata
 from accounts_sync.adapters.erp_sql.plugin_tables import plugin_metadata
 from accounts_sync.adapters.erp_sql.sqlalchemy_settings import SqlSettingsStore
 from accounts_sync.demo import seed as demo_seed
-from accounts_sync.demo import seed_data
+from accounts_sync.demo import seed_data, winery_chart
 from accounts_sync.demo.seed import seed
 from accounts_sync.demo.setup import DEMO_MAPPING
 
@@ -83,7 +83,7 @@ def closing_date() -> date:
 
 def _generator_hash() -> str:
     digest = hashlib.sha256()
-    for module in (demo_seed, seed_data):
+    for module in (demo_seed, seed_data, winery_chart, host_schema):
         digest.update(Path(module.__file__ or "").read_bytes())
     return digest.hexdigest()[:16]
 

@@ -24,6 +24,7 @@ from accounts_sync.adapters.erp_sql.sqlalchemy_documents import SPECS, encode_cu
 from accounts_sync.application.journal_detail import JournalDetailRequest
 from accounts_sync.application.list_unsynced import ListRequest
 from accounts_sync.application.preview_unsynced import PreviewRequest
+from accounts_sync.application.value_inventory import ValuationRequest
 from accounts_sync.container import build_container
 from accounts_sync.demo.xero_sandbox.server import run_in_thread
 from accounts_sync.domain.costs import MovementType
@@ -99,6 +100,20 @@ def _use_cases(container: Any, closing: date, warmup: int, repeat: int, results:
     for name, after in (("first", None), ("deep", cursor)):
         stats, _, _ = timed(lambda after=after: _page_only(container, closing, after), warmup, repeat)
         results.facts[f"list_{name}_page_query_ms"] = stats.median
+
+    # The inventory valuation: stock by batch and product, cost of goods sold for the year to
+    # date, each account's figure. The first in a process sums every cost entry once.
+    valuation = ValuationRequest(closing)
+    cold_ms, found = once_ms(lambda: container.value_inventory().execute(valuation))
+    results.facts["inventory_valuation_cold_ms"] = cold_ms
+    results.stats["inventory_valuation"], _, found = timed(
+        lambda: container.value_inventory().execute(valuation), warmup, repeat)
+    results.facts["inventory_valuation"] = {
+        "batches": sum(len(v.batches) for v in found.valuation.bulk),
+        "products": len(found.valuation.finished),
+        "accounts": len(found.valuation.accounts),
+        "inventory_total": str(found.valuation.inventory_cost),
+    }
 
     key, entries = _largest_journal(container, closing)
     detail = JournalDetailRequest(key, closing)
@@ -255,6 +270,10 @@ def _over_http(database_url: str, sandbox_url: str, closing: date, warmup: int, 
         api = f"{server.base_url}/accounts/sync/api/preview"
         results.stats["preview_api"], _, answer = timed(lambda: get(api), warmup, repeat)
         results.facts["preview_api_kb"] = round(len(answer.content) / 1024, 1)
+        valuation = f"{server.base_url}/accounts/sync/api/inventory-valuation"
+        results.stats["inventory_valuation_api"], _, answer = timed(
+            lambda: get(valuation), warmup, repeat)
+        results.facts["inventory_valuation_api_kb"] = round(len(answer.content) / 1024, 1)
     app.extensions["accounts_sync"].container.engine().dispose()
 
 

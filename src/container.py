@@ -32,6 +32,7 @@ from .application.settings import GetSettings, SaveMapping
 from .application.start_sync import StartSync
 from .application.status import GetRun, GetRunDetail, GetStatus, ListRuns
 from .application.sync_documents import SyncDocuments
+from .application.value_inventory import ValueInventory
 from .application.xero_changes import ListXeroChanges, LookAtXero
 
 DEFAULTS = {
@@ -173,6 +174,9 @@ class Container(containers.DeclarativeContainer):
     list_runs = providers.Factory(ListRuns, uow=unit_of_work.provider)
     get_settings = providers.Factory(GetSettings, uow=unit_of_work.provider, gateway=gateway)
     save_mapping = providers.Factory(SaveMapping, uow=unit_of_work.provider, gateway=gateway)
+    value_inventory = providers.Factory(
+        ValueInventory, uow=unit_of_work.provider, default_currency=config.default_currency
+    )
 
 
 def xero_settings_from(settings: dict) -> XeroSettings:

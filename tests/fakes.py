@@ -51,7 +51,7 @@ from accounts_sync.application.ports import (
     parse_record_cursor,
 )
 from accounts_sync.domain.corrections import SentLine
-from accounts_sync.domain.costs import CostEntry, CostFlow, MovementType
+from accounts_sync.domain.costs import CostCategory, CostEntry, CostFlow, MovementType, Stage
 from accounts_sync.domain.documents import (
     CREDIT_NOTE_TYPES,
     INVOICE_TYPES,
@@ -66,6 +66,7 @@ from accounts_sync.domain.errors import (
     RateLimited,
     RunAlreadyActive,
 )
+from accounts_sync.domain.inventory import BatchRef, ProductRef, PurchaseBalance, StockBalance
 from accounts_sync.domain.journals import AccountJournal, journal_key
 from accounts_sync.domain.mapping import AccountMapping
 from accounts_sync.domain.money import ZERO, money, total
@@ -92,10 +93,28 @@ class LedgerState:
     xero_changes: dict[tuple[Kind, str], XeroChange] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class StockMove:
+    """A cost entry as the valuation reads it: with the litres or cases that moved and the
+    batch or product (the SQL adapter reads them from the host's cost entries)."""
+
+    day: date
+    from_stage: Stage
+    to_stage: Stage
+    category: CostCategory
+    amount: Decimal
+    litres: Decimal = Decimal(0)
+    cases: Decimal = Decimal(0)
+    batch: BatchRef | None = None
+    product: ProductRef | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass
 class InMemoryStore:
     documents: dict[Kind, list[TradeDocument]] = field(default_factory=dict)
     cost_entries: list[CostEntry] = field(default_factory=list)
+    stock_moves: list[StockMove] = field(default_factory=list)
     edited_at: dict[tuple[Kind, str], datetime] = field(default_factory=dict)
     cancelled: dict[tuple[Kind, str], TradeDocument] = field(default_factory=dict)
     refund_of: dict[str, str] = field(default_factory=dict)  # refund erp id → sale erp id
@@ -206,6 +225,7 @@ class FakeDocumentSource:
             without_lines=any(not d.lines for d in docs),
             number_lengths=(min(numbers), max(numbers)),
             contact_name_lengths=(min(names), max(names)),
+            attributes=frozenset(ln.attributes for d in docs for ln in d.lines),
         )
 
     def refused_unsynced(self, kind: Kind, closing_date: date, refusal: RefusalFilter,
@@ -220,7 +240,9 @@ class FakeDocumentSource:
                 or bool(limit_ and not all(1 <= len(t.strip()) <= limit_
                                            for t in (d.number, d.contact.name)))
                 or any(ln.account_code in refusal.accounts or ln.tax_type in refusal.tax_types
-                       or any(ref in refusal.tracking for ref in ln.tracking) for ln in d.lines)
+                       or any(ref in refusal.tracking for ref in ln.tracking)
+                       or (ln.attributes and ln.attributes in refusal.attributes)
+                       for ln in d.lines)
             )
         found = [d for d in self._unsynced(kind, closing_date) if refused(d)]
         return len(found), found[:limit]
@@ -265,6 +287,36 @@ class FakeDocumentSource:
 
     def synced_cost_flows(self, closing_date: date) -> list[CostFlow]:
         return self._flows(closing_date, synced=True)
+
+    def stock_balances(self, closing_date: date, since: date | None = None) -> list[StockBalance]:
+        sums: dict[tuple, list[Decimal]] = {}
+        for move in self.store.stock_moves:
+            if move.day > closing_date or (since is not None and move.day < since):
+                continue
+            sides = [(move.to_stage, 1)] + ([] if move.from_stage == move.to_stage
+                                            else [(move.from_stage, -1)])
+            for stage, sign in sides:
+                key = (stage, move.category, move.batch, move.product, move.attributes)
+                acc = sums.setdefault(key, [Decimal(0)] * 3)
+                acc[0] += sign * move.amount
+                acc[1] += sign * move.litres
+                acc[2] += sign * move.cases
+        return [StockBalance(stage, category, amount, litres, cases, batch, product, attributes)
+                for (stage, category, batch, product, attributes), (amount, litres, cases)
+                in sums.items()]
+
+    def purchases_by_account(self, account_codes: Sequence[str],
+                             closing_date: date) -> list[PurchaseBalance]:
+        sums: dict[tuple[str, tuple], Decimal] = {}
+        for doc in self.store.documents.get(Kind.PURCHASE_ORDERS, []):
+            if doc.date > closing_date:
+                continue
+            for line in doc.lines:
+                if line.account_code in account_codes:
+                    key = (line.account_code, line.attributes)
+                    sums[key] = sums.get(key, Decimal(0)) + line.line_amount
+        return [PurchaseBalance(code, amount, attributes)
+                for (code, attributes), amount in sums.items()]
 
 
 class FakeLedger:

@@ -167,13 +167,18 @@ class Checks:
     # ------------------------------------------------------------------ documents
 
     def prepare(self, document: TradeDocument) -> TradeDocument:
-        """The document as it is sent: the mapping's defaults fill what the ERP left empty, and
-        one dated inside the locked period is carried to the first open day (unless held)."""
+        """The document as it is sent: the mapping's defaults fill what the ERP left empty, its
+        tracking comes from the lines' batch attributes through the mapping, and one dated
+        inside the locked period is carried to the first open day (unless held)."""
         defaults = self.mapping.defaults_for(document.kind)
-        if not all(line.account_code and line.tax_type for line in document.lines):
+        if not all(line.account_code and line.tax_type and not line.attributes
+                   for line in document.lines):
+            # The lines' batch attributes become the mapped tracking (none when none is mapped).
             document = replace(document, lines=tuple(
                 replace(line, account_code=line.account_code or defaults.account_code,
-                        tax_type=line.tax_type or defaults.tax_type)
+                        tax_type=line.tax_type or defaults.tax_type,
+                        tracking=self.mapping.tracking_refs(line.attributes) if line.attributes
+                        else line.tracking)
                 for line in document.lines
             ))
         if document.due_date is None and defaults.payment_days is not None \
@@ -211,6 +216,8 @@ class Checks:
                                if self.account(c or defaults.account_code)),
             tax_types=frozenset(t for t in facts.tax_types if self.tax_type(t or defaults.tax_type)),
             tracking=frozenset(r for r in facts.tracking if self.tracking(r)),
+            attributes=frozenset(a for a in facts.attributes
+                                 if any(self.tracking(r) for r in self.mapping.tracking_refs(a))),
             currencies=frozenset(c for c in facts.currencies if self.currency(c)),
             # Carried documents are sent on the first open day: only held ones are refused.
             dated_up_to=self.lock_date if self.holds_locked else None,

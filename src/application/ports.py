@@ -15,6 +15,7 @@ from ..domain.corrections import SentLine
 from ..domain.costs import CostEntry, CostFlow, MovementType
 from ..domain.documents import DocumentSummary, Kind, TrackingRef, TradeDocument
 from ..domain.errors import InvalidRequest
+from ..domain.inventory import PurchaseBalance, StockBalance
 from ..domain.journals import AccountJournal
 from ..domain.mapping import AccountMapping
 from ..domain.money import ZERO
@@ -151,6 +152,9 @@ class DocumentFacts:
     without_lines: bool = False
     number_lengths: tuple[int, int] = (1, 1)  # shortest and longest number, trimmed
     contact_name_lengths: tuple[int, int] = (1, 1)  # shortest and longest contact name
+    # The lines' batch attributes as the ERP has them (DocumentLine.attributes): the mapping
+    # turns them into tracking, so the checks see what would be sent.
+    attributes: frozenset[tuple[tuple[str, str], ...]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -165,12 +169,13 @@ class RefusalFilter:
     without_due_date: bool = False
     without_lines: bool = False
     text_limit: int | None = None  # number or contact name empty, or longer than this
+    attributes: frozenset[tuple[tuple[str, str], ...]] = frozenset()  # mapped to refused tracking
 
     @property
     def is_empty(self) -> bool:
         return not (self.accounts or self.tax_types or self.tracking or self.currencies
                     or self.dated_up_to or self.without_due_date or self.without_lines
-                    or self.text_limit)
+                    or self.text_limit or self.attributes)
 
 
 @dataclass(frozen=True)
@@ -429,6 +434,23 @@ class DocumentSource(Protocol):
     def synced_cost_flows(self, closing_date: date) -> list[CostFlow]:
         """The flows of the journals already synced, up to the closing date, summed (as
         cost_flows does for the unsynced ones): what their journals would say now."""
+        ...
+
+    # Inventory valuation (domain.inventory), synced or not: what the ERP holds.
+
+    def stock_balances(self, closing_date: date, since: date | None = None) -> list[StockBalance]:
+        """What the cost entries dated up to the closing date (and from `since`, when given)
+        left at each stage: net cost, litres and cases per stage, cost category, batch,
+        product and batch attributes. An entry adds to its to-stage and takes from its
+        from-stage; one within a stage (a transfer) counts once, as signed. Summed in SQL."""
+        ...
+
+    def purchases_by_account(
+        self, account_codes: Sequence[str], closing_date: date
+    ) -> list[PurchaseBalance]:
+        """The net line amounts (tax excluded, to the cent per line as Xero rounds them) of
+        the trade documents that become bills, dated up to the closing date, to these
+        accounts, per account and the lines' batch attributes."""
         ...
 
 

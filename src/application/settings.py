@@ -32,6 +32,8 @@ STAGE_TYPES: dict[Stage, set[str]] = {
     Stage.COGS: COSTS,
     Stage.LOSSES: COSTS,
     Stage.OVERHEAD: COSTS | INCOME,
+    # The other side of the stock counted at go-live: equity, or a clearing account.
+    Stage.OPENING_BALANCES: BALANCE_SHEET,
 }
 TRADE_TYPES: dict[Kind, set[str]] = {
     Kind.SALES_ORDERS: INCOME,

@@ -21,14 +21,19 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..adapters.erp_sql.engine import make_engine
     from ..web import ConfigurationError
-    from .setup import prepare_demo
+    from .setup import OutdatedDemo, prepare_demo
 
     settings = DemoSettings.from_env()
     print(f"Preparing the demo database ({settings.database_url}); the first start seeds the "
           f"winery.", flush=True)
     engine = make_engine(settings.database_url)
-    prepare_demo(engine, scale=settings.scale)
-    engine.dispose()
+    try:
+        prepare_demo(engine, scale=settings.scale)
+    except OutdatedDemo as error:
+        print(error, file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
     if args.command == "prepare":
         print("Demo database ready.")
         return 0

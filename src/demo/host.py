@@ -54,11 +54,13 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    case,
     create_engine,
     delete,
     event,
     func,
     insert,
+    or_,
     select,
 )
 from sqlalchemy.engine import make_url
@@ -456,6 +458,8 @@ def _main_menu(endpoint: str) -> list[MenuEntry]:
         ("Sales orders", "host.sales_orders", ("host.sales_order",)),
         ("Purchase orders", "host.purchase_orders", ("host.purchase_order",)),
         ("Refunds", "host.refunds", ("host.refund",)),
+        ("Batches", "host.batches", ("host.batch",)),
+        ("Products", "host.products", ("host.product",)),
         ("Operations", "host.operations", ("host.operation",)),
         ("Cost entries", "host.cost_entries", ()),
     )
@@ -735,6 +739,68 @@ def operation(id: int) -> str:
     total = sum((_decimal(e["amount"]) or Decimal(0) for e in entries), Decimal("0.0000"))
     return render_template("erp/operation.html", op=record, entries=entries, total=total,
                            can_edit=current_user.has_permission("can_view_costs"))
+
+
+@host.get("/erp/batches")
+@login_required
+def batches() -> str:
+    b = hs.batches
+    with host_engine().connect() as conn:
+        rows = list(conn.execute(select(b).order_by(b.c.vintage.desc(), b.c.code)).mappings())
+    return render_template("erp/batches.html", batches=rows)
+
+
+@host.get(f"/erp/batches/<int(max={MAX_ID}):id>")
+@login_required
+def batch(id: int) -> str:
+    b, ce = hs.batches, hs.cost_entries
+    record = _one(select(b).where(b.c.id == id))
+    # What is in the tank now: every entry into bulk wine adds, every one out takes (a transfer
+    # between batches is stored signed, within the stage).
+    sign = case((ce.c.to_stage == Stage.BULK_WINE.value, 1), else_=-1)
+    with host_engine().connect() as conn:
+        litres, cost = conn.execute(
+            select(func.sum(sign * func.coalesce(ce.c.litres, 0)), func.sum(sign * ce.c.amount))
+            .where(ce.c.batch_id == id, or_(ce.c.to_stage == Stage.BULK_WINE.value,
+                                            ce.c.from_stage == Stage.BULK_WINE.value))
+        ).one()
+    page = _page_for(_entry_columns(), ce, [ce.c.batch_id == id])
+    return render_template("erp/batch.html", batch=record, page=page,
+                           litres=_decimal(litres) or Decimal(0), cost=_decimal(cost) or Decimal(0))
+
+
+@host.get("/erp/products")
+@login_required
+def products() -> str:
+    p = hs.products
+    with host_engine().connect() as conn:
+        rows = list(conn.execute(select(p).order_by(p.c.vintage.desc(), p.c.code)).mappings())
+    return render_template("erp/products.html", products=rows)
+
+
+@host.get(f"/erp/products/<int(max={MAX_ID}):id>")
+@login_required
+def product(id: int) -> str:
+    p, ce = hs.products, hs.cost_entries
+    record = _one(select(p).where(p.c.id == id))
+    sign = case((ce.c.to_stage == Stage.FINISHED_GOODS.value, 1), else_=-1)
+    with host_engine().connect() as conn:
+        cases, cost = conn.execute(
+            select(func.sum(sign * func.coalesce(ce.c.cases, 0)), func.sum(sign * ce.c.amount))
+            .where(ce.c.product_id == id, or_(ce.c.to_stage == Stage.FINISHED_GOODS.value,
+                                              ce.c.from_stage == Stage.FINISHED_GOODS.value))
+        ).one()
+    page = _page_for(_entry_columns(), ce, [ce.c.product_id == id])
+    return render_template("erp/product.html", product=record, page=page,
+                           cases=_decimal(cases) or Decimal(0), cost=_decimal(cost) or Decimal(0))
+
+
+def _entry_columns() -> Select[Any]:
+    ce, op = hs.cost_entries, hs.operations
+    return (select(ce.c.id, ce.c.entry_date, ce.c.movement_type, ce.c.cost_category, ce.c.from_stage,
+                   ce.c.to_stage, ce.c.vintage, ce.c.brand, ce.c.amount, ce.c.litres, ce.c.cases,
+                   ce.c.description, ce.c.operation_id, op.c.number.label("operation_number"))
+            .join_from(ce, op, ce.c.operation_id == op.c.id))
 
 
 @host.get("/erp/cost-entries")

@@ -164,11 +164,12 @@ VARIETAL_PRICE_FACTOR = {
     "Shiraz": D("1.00"), "Cabernet Sauvignon": D("0.95"), "Grenache": D("0.95"),
     "Mataro": D("0.90"), "Chardonnay": D("0.85"), "Riesling": D("0.80"), "Semillon": D("0.75"),
 }
-# Channel: (price factor, cases low, cases high, wine lines low, high, freight probability)
+# Channel: (price factor, cases low, cases high, wine lines low, high, freight probability).
+# Sized so a year's sales take about what a vintage bottles (~40,000 cases at scale 1).
 CHANNEL_TERMS = {
-    "distributor": (D("0.85"), 10, 120, 2, 5, 0.85),
-    "retail": (D("1.00"), 2, 24, 1, 4, 0.65),
-    "export": (D("0.80"), 20, 180, 2, 5, 0.9),
+    "distributor": (D("0.85"), 6, 60, 2, 5, 0.85),
+    "retail": (D("1.00"), 1, 18, 1, 4, 0.65),
+    "export": (D("0.80"), 10, 100, 2, 5, 0.9),
     "cellar_door": (D("1.55"), 1, 6, 1, 3, 0.0),
     "bulk": (D("1.00"), 3000, 15000, 1, 2, 0.0),
 }
@@ -183,24 +184,60 @@ EXPORT_PORTS = {
     "GB": "Felixstowe", "US": "Long Beach", "CN": "Shanghai", "NZ": "Auckland", "SG": "Singapore",
 }
 
-# Additives: (name, unit, A$ per unit, dose per kL, used in: ferment / red / white / any / bulk)
+# Additives: (name, unit, A$ per unit, dose per kL, used in: ferment / red / white / any / bulk,
+#             pack bought (description, units per pack)). The cellar doses in the unit; the
+#             supplier bills packs, and an addition costs the average A$/unit of what was bought.
 ADDITIVES = (
-    ("Lalvin EC1118 yeast", "kg", D("92.00"), D("0.25"), "ferment"),
-    ("Lalvin D254 yeast", "kg", D("132.00"), D("0.25"), "ferment"),
-    ("DAP (diammonium phosphate)", "kg", D("4.80"), D("0.30"), "ferment"),
-    ("Fermaid K nutrient", "kg", D("42.00"), D("0.25"), "ferment"),
-    ("Lallzyme EX pectinase", "kg", D("190.00"), D("0.03"), "ferment"),
-    ("Tartaric acid", "kg", D("11.50"), D("1.50"), "ferment"),
-    ("VP41 malolactic bacteria", "sachet", D("165.00"), D("0.04"), "red"),
-    ("Tanin VR Supra", "kg", D("78.00"), D("0.10"), "red"),
-    ("Potassium metabisulphite (PMS)", "kg", D("7.20"), D("0.10"), "any"),
-    ("Copper sulphate 1% solution", "L", D("9.80"), D("0.05"), "any"),
-    ("Bentonite (Microcol Alpha)", "kg", D("4.10"), D("0.80"), "white"),
-    ("PVPP fining agent", "kg", D("38.00"), D("0.20"), "white"),
-    ("Gum arabic", "L", D("12.00"), D("0.50"), "white"),
-    ("Oak chips, French medium toast", "kg", D("14.50"), D("2.00"), "bulk"),
-    ("Oak staves, American", "kg", D("11.20"), D("1.50"), "bulk"),
+    ("Lalvin EC1118 yeast", "kg", D("92.00"), D("0.25"), "ferment",
+     ("Lalvin EC1118 yeast, 500 g pack", D("0.5"))),
+    ("Lalvin D254 yeast", "kg", D("132.00"), D("0.25"), "ferment",
+     ("Lalvin D254 yeast, 500 g pack", D("0.5"))),
+    ("DAP (diammonium phosphate)", "kg", D("4.80"), D("0.30"), "ferment", ("DAP, 25 kg bag", D("25"))),
+    ("Fermaid K nutrient", "kg", D("42.00"), D("0.25"), "ferment", ("Fermaid K, 10 kg pail", D("10"))),
+    ("Lallzyme EX pectinase", "kg", D("190.00"), D("0.03"), "ferment", ("Lallzyme EX, 1 kg pack", D("1"))),
+    ("Tartaric acid", "kg", D("11.50"), D("1.50"), "ferment", ("Tartaric acid, 25 kg bag", D("25"))),
+    ("VP41 malolactic bacteria", "sachet", D("165.00"), D("0.04"), "red",
+     ("VP41 MLF bacteria, sachet", D("1"))),
+    ("Tanin VR Supra", "kg", D("78.00"), D("0.10"), "red", ("Tanin VR Supra, 1 kg pack", D("1"))),
+    ("Potassium metabisulphite (PMS)", "kg", D("7.20"), D("0.10"), "any",
+     ("Potassium metabisulphite, 25 kg bag", D("25"))),
+    ("Copper sulphate 1% solution", "L", D("9.80"), D("0.05"), "any",
+     ("Copper sulphate 1%, 5 L drum", D("5"))),
+    ("Bentonite (Microcol Alpha)", "kg", D("4.10"), D("0.80"), "white", ("Bentonite, 25 kg bag", D("25"))),
+    ("PVPP fining agent", "kg", D("38.00"), D("0.20"), "white", ("PVPP, 5 kg pail", D("5"))),
+    ("Gum arabic", "L", D("12.00"), D("0.50"), "white", ("Gum arabic, 20 L drum", D("20"))),
+    ("Oak chips, French medium toast", "kg", D("14.50"), D("2.00"), "bulk",
+     ("Oak chips, French medium toast, 15 kg bag", D("15"))),
+    ("Oak staves, American", "kg", D("11.20"), D("1.50"), "bulk",
+     ("Oak staves, American, 20 kg bundle", D("20"))),
 )
+ADDITIVE_SELLERS = "additives"  # the suppliers' `sells` that bill them
+
+# Dry goods the bottling line consumes: key → (description on a bill, unit, A$ low, A$ high,
+# per: "bottle" or "case", who sells it (suppliers' `sells`), pack the order is rounded up to).
+DRY_GOODS = {
+    "glass_burgundy": ("Burgundy 750 mL antique green glass", "bottle",
+        D("0.78"), D("0.95"), "bottle", "glass", 1500),
+    "glass_bordeaux": ("Bordeaux 750 mL flint glass", "bottle",
+        D("0.72"), D("0.88"), "bottle", "glass", 1500),
+    "glass_heavy": ("Heavy Bordeaux 750 mL punted glass", "bottle",
+        D("1.25"), D("1.60"), "bottle", "glass", 1200),
+    "screwcap": ("30x60 screwcap, Saranex liner", "cap", D("0.11"), D("0.14"), "bottle", "screwcaps", 5000),
+    "cork": ("Natural cork 49x24 grade 1", "cork", D("0.55"), D("0.85"), "bottle", "corks", 1000),
+    "capsule": ("Tin capsule, printed", "capsule", D("0.16"), D("0.22"), "bottle", "screwcaps", 1000),
+    "labels": ("Front and back labels, printed", "set", D("0.19"), D("0.32"), "bottle", "labels", 1000),
+    "carton": ("6-pack shipper carton, printed", "carton", D("0.85"), D("1.10"), "case", "cartons", 500),
+    "divider": ("Cardboard dividers, 6-cell", "set", D("0.18"), D("0.26"), "case", "cartons", 500),
+}
+
+
+def bottling_recipe(brand: str, colour: str) -> tuple[str, ...]:
+    """The dry goods one bottling of the label takes (per bottle or per case, see DRY_GOODS)."""
+    if brand in ("Reserve", "Single Vineyard"):
+        return ("glass_heavy", "cork", "capsule", "labels", "carton", "divider")
+    glass = "glass_burgundy" if colour == "red" else "glass_bordeaux"
+    return (glass, "screwcap", "labels", "carton", "divider")
+
 
 LABOUR_RATES = (("cellar hand", D("44.50")), ("winemaker", D("62.00")), ("forklift operator", D("48.00")))
 LABOUR_TASKS_FERMENT = (
@@ -226,55 +263,42 @@ REFUND_REASONS = (
     "Customer return, faulty closure",
 )
 
-# What each supplier line buys: (description, unit, A$ low, A$ high, quantity low, high, account)
+# What the other supplier lines buy: (description, unit, A$ low, A$ high, quantity low, high,
+# account, tax type). Barrels are fixed assets (Barrels at cost, GST on capital), never wine:
+# their cost reaches the wine only through the barrel ageing charge. Additives and dry goods
+# come from ADDITIVES and DRY_GOODS (they are stock the cellar consumes), fruit from the crush.
 PURCHASE_ITEMS = {
     "barrels": (
-        ("French oak barrique 225 L, medium toast", "barrel", D("1450"), D("1850"), 2, 12, "1440"),
-        ("French oak hogshead 300 L, medium+ toast", "barrel", D("1750"), D("2100"), 2, 12, "1440"),
-        ("American oak barrique 225 L", "barrel", D("780"), D("960"), 2, 10, "1440"),
-    ),
-    "glass": (
-        ("Burgundy 750 mL antique green glass", "bottle", D("0.78"), D("0.95"), 6000, 48000, "1430"),
-        ("Bordeaux 750 mL flint glass", "bottle", D("0.72"), D("0.88"), 6000, 36000, "1430"),
-        ("Heavy Bordeaux 750 mL punted glass", "bottle", D("1.25"), D("1.60"), 3000, 12000, "1430"),
-    ),
-    "cartons": (
-        ("6-pack shipper carton, printed", "carton", D("0.85"), D("1.10"), 1000, 8000, "1430"),
-        ("Cardboard dividers, 6-cell", "set", D("0.18"), D("0.26"), 1000, 8000, "1430"),
-    ),
-    "screwcaps": (
-        ("30x60 screwcap, Saranex liner", "cap", D("0.11"), D("0.14"), 10000, 60000, "1430"),
-        ("Tin capsule, printed", "capsule", D("0.16"), D("0.22"), 3000, 15000, "1430"),
-    ),
-    "corks": (
-        ("Natural cork 49x24 grade 1", "cork", D("0.55"), D("0.85"), 2000, 12000, "1430"),
-        ("Technical cork 44x24", "cork", D("0.19"), D("0.28"), 5000, 20000, "1430"),
-    ),
-    "additives": (
-        ("Lalvin EC1118 yeast, 500 g", "pack", D("44.00"), D("48.50"), 4, 30, "1420"),
-        ("DAP 25 kg bag", "bag", D("108.00"), D("122.00"), 2, 10, "1420"),
-        ("Fermaid K 10 kg", "pack", D("395.00"), D("430.00"), 1, 6, "1420"),
-        ("Tartaric acid 25 kg", "bag", D("265.00"), D("295.00"), 2, 12, "1420"),
-        ("Potassium metabisulphite 25 kg", "bag", D("165.00"), D("185.00"), 1, 6, "1420"),
-        ("Bentonite 25 kg", "bag", D("96.00"), D("110.00"), 2, 10, "1420"),
-        ("Oak chips, French medium toast 15 kg", "bag", D("205.00"), D("230.00"), 2, 12, "1420"),
+        ("French oak barrique 225 L, medium toast", "barrel",
+         D("1450"), D("1850"), 2, 12, "1600", "CAPEXINPUT"),
+        ("French oak hogshead 300 L, medium+ toast", "barrel",
+         D("1750"), D("2100"), 2, 12, "1600", "CAPEXINPUT"),
+        ("American oak barrique 225 L", "barrel", D("780"), D("960"), 2, 10, "1600", "CAPEXINPUT"),
     ),
     "bottling": (
-        ("Contract bottling, mobile line", "bottle", D("0.36"), D("0.44"), 4800, 24000, "6100"),
-        ("Line set-up and sanitation", "run", D("650"), D("850"), 1, 3, "6100"),
+        ("Contract bottling, mobile line", "bottle", D("0.36"), D("0.44"), 4800, 24000, "6100", "INPUT"),
+        ("Line set-up and sanitation", "run", D("650"), D("850"), 1, 3, "6100", "INPUT"),
     ),
     "lab": (
-        ("Full panel wine analysis", "sample", D("85"), D("110"), 2, 24, "6100"),
-        ("Cold and heat stability test", "sample", D("45"), D("60"), 2, 12, "6100"),
-        ("Export certificate analysis", "sample", D("120"), D("150"), 1, 6, "6100"),
+        ("Full panel wine analysis", "sample", D("85"), D("110"), 2, 24, "6100", "INPUT"),
+        ("Cold and heat stability test", "sample", D("45"), D("60"), 2, 12, "6100", "INPUT"),
+        ("Export certificate analysis", "sample", D("120"), D("150"), 1, 6, "6100", "INPUT"),
     ),
     "freight": (
-        ("Pallet freight, Barossa to Sydney", "pallet", D("165"), D("210"), 1, 12, "6200"),
-        ("Pallet freight, Barossa to Melbourne", "pallet", D("140"), D("180"), 1, 12, "6200"),
-        ("Container cartage to Port Adelaide", "container", D("780"), D("950"), 1, 3, "6200"),
-    ),
-    "labels": (
-        ("Front and back labels, printed", "set", D("0.19"), D("0.32"), 5000, 40000, "1430"),
+        ("Pallet freight, Barossa to Sydney", "pallet", D("165"), D("210"), 1, 12, "6200", "INPUT"),
+        ("Pallet freight, Barossa to Melbourne", "pallet", D("140"), D("180"), 1, 12, "6200", "INPUT"),
+        ("Container cartage to Port Adelaide", "container", D("780"), D("950"), 1, 3, "6200", "INPUT"),
     ),
 }
 INBOUND_FREIGHT = ("Freight in", D("85"), D("420"))
+
+# Wine equalisation tax (ATO): 29% of the wholesale value of wine, on the last wholesale sale.
+# Distributors and bulk buyers (other winemakers) quote their ABN, so the winery charges no WET
+# on sales to them; exports carry none. Retail customers (bottle shops, restaurants) pay it on
+# top of the wholesale price. Cellar-door prices include it, on a notional wholesale value of
+# half the retail price excluding GST (the ATO's half retail price method).
+WET_RATE = D("0.29")
+WET_HALF_RETAIL = D("0.5")
+WET_ON_TOP = ("retail",)
+WET_INCLUDED = ("cellar_door",)
+WET_QUOTED = ("distributor", "bulk")

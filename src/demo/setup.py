@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from ..adapters.erp_sql.engine import make_session_factory
 from ..adapters.erp_sql.host_schema import host_metadata
@@ -28,6 +28,7 @@ DEMO_MAPPING = AccountMapping(
         Stage.COGS: "5000",
         Stage.LOSSES: "5100",
         Stage.OVERHEAD: "5900",
+        Stage.OPENING_BALANCES: "3000",
     },
     category_overrides={(Stage.OVERHEAD, CostCategory.BARREL): "5900"},
     tracking=(TrackingMapping("vintage", "Vintage"), TrackingMapping("brand", "Brand")),
@@ -41,7 +42,12 @@ DEMO_MAPPING = AccountMapping(
 )
 
 
+class OutdatedDemo(RuntimeError):
+    """The demo database was seeded by an older demo winery than this code reads."""
+
+
 def prepare_demo(engine: Engine, today: date | None = None, scale: float = 1.0) -> None:
+    _refuse_outdated(engine)
     host_metadata.create_all(engine)
     upgrade(engine)
     seed_if_empty(engine, today=today, scale=scale)
@@ -51,3 +57,16 @@ def prepare_demo(engine: Engine, today: date | None = None, scale: float = 1.0) 
         if not settings.mapping().stage_accounts:
             settings.save_mapping(DEMO_MAPPING)
             session.commit()
+
+
+def _refuse_outdated(engine: Engine) -> None:
+    inspector = inspect(engine)
+    if not inspector.has_table("erp_cost_entries"):
+        return
+    columns = {c["name"] for c in inspector.get_columns("erp_cost_entries")}
+    if not {"litres", "cases", "product_id"} <= columns:
+        raise OutdatedDemo(
+            "The demo database was made by an older version of the demo winery (its cost "
+            "entries have no litres or cases). Delete the demo's instance directory (its "
+            "database and xero-sandbox.json) and start the demo again: it seeds a new winery."
+        )

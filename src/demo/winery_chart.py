@@ -4,8 +4,9 @@ Plain data only, so that the demo ERP seed and the Xero sandbox share the same c
 either importing the other. The cost flow these accounts carry is described in WINERY.md.
 
 Account keys follow Xero's field names (`Code`, `Name`, `Type`, `Status`, `SystemAccount`).
-`TaxUse` says which default tax rate the account takes: "sales", "purchases", "export" or
-"none"; the sandbox turns it into the country's tax type (OUTPUT/INPUT/... or OUTPUT2/...).
+`TaxUse` says which default tax rate the account takes: "sales", "purchases", "capital",
+"export" or "none"; the sandbox turns it into the country's tax type (OUTPUT/INPUT/... or
+OUTPUT2/...).
 """
 
 from __future__ import annotations
@@ -17,6 +18,14 @@ DRY_GOODS_INVENTORY = "1430"
 BULK_WINE_WIP = "1440"
 BOTTLED_WINE_INVENTORY = "1450"
 OLD_BARREL_STOCK = "1460"  # archived in Xero: mapping to it must be reported, not sent
+# Barrels are fixed assets, not wine (WINERY.md): bills post here; the ageing charge absorbs
+# their depreciation into the wine (WIP <- overhead recovered).
+BARRELS_AT_COST = "1600"
+BARRELS_DEPRECIATION = "1610"
+WET_PAYABLE = "2310"  # wine equalisation tax on domestic wine sales
+# The stock counted when the ERP went live (the first day of its cost entries), against equity.
+OPENING_BALANCES = "3000"
+DEPRECIATION = "6400"
 COGS_WINE = "5000"
 WINE_LOSSES = "5100"
 OVERHEAD_RECOVERED = "5900"
@@ -40,6 +49,7 @@ STAGE_ACCOUNTS: dict[str, str] = {
     "cogs": COGS_WINE,
     "losses": WINE_LOSSES,
     "overhead_recovered": OVERHEAD_RECOVERED,
+    "opening_balances": OPENING_BALANCES,
 }
 
 ACCOUNTS: tuple[dict[str, str], ...] = (
@@ -57,11 +67,18 @@ ACCOUNTS: tuple[dict[str, str], ...] = (
      "TaxUse": "none"},
     {"Code": OLD_BARREL_STOCK, "Name": "Old barrel stock", "Type": "INVENTORY",
      "Status": "ARCHIVED", "TaxUse": "purchases"},
+    {"Code": BARRELS_AT_COST, "Name": "Barrels at cost", "Type": "FIXED", "TaxUse": "capital"},
+    {"Code": BARRELS_DEPRECIATION, "Name": "Barrels accumulated depreciation", "Type": "FIXED",
+     "TaxUse": "none"},
     {"Code": ACCOUNTS_PAYABLE, "Name": "Accounts Payable", "Type": "CURRLIAB",
      "SystemAccount": "CREDITORS", "TaxUse": "none"},
     {"Code": GST, "Name": "GST", "Type": "CURRLIAB", "SystemAccount": "GST", "TaxUse": "none"},
     {"Code": ROUNDING, "Name": "Rounding", "Type": "CURRLIAB", "SystemAccount": "ROUNDING",
      "TaxUse": "none"},
+    # Its own line on domestic wine invoices, with GST on it (GST is charged on wine + WET).
+    {"Code": WET_PAYABLE, "Name": "WET payable", "Type": "CURRLIAB", "TaxUse": "sales"},
+    {"Code": OPENING_BALANCES, "Name": "Opening balances \u2013 stock at go-live",
+     "Type": "EQUITY", "TaxUse": "none"},
     {"Code": WINE_SALES, "Name": "Wine sales", "Type": "REVENUE", "TaxUse": "sales"},
     {"Code": EXPORT_SALES, "Name": "Export sales", "Type": "REVENUE", "TaxUse": "export"},
     {"Code": FREIGHT_RECOVERED, "Name": "Freight recovered", "Type": "REVENUE",
@@ -74,12 +91,17 @@ ACCOUNTS: tuple[dict[str, str], ...] = (
      "TaxUse": "purchases"},
     {"Code": FREIGHT_AND_CARTAGE, "Name": "Freight & cartage", "Type": "EXPENSE",
      "TaxUse": "purchases"},
+    {"Code": DEPRECIATION, "Name": "Depreciation", "Type": "DEPRECIATN", "TaxUse": "none"},
 )
 
 # (TaxType, Name, rate in percent as a string so callers build Decimals, ReportTaxType)
 TAX_RATES_AU: tuple[tuple[str, str, str, str], ...] = (
     ("OUTPUT", "GST on Income", "10.0000", "OUTPUT"),
     ("INPUT", "GST on Expenses", "10.0000", "INPUT"),
+    # Capital purchases (barrels) are reported apart on the BAS (G10).
+    ("CAPEXINPUT", "GST on Capital", "10.0000", "CAPEXINPUT"),
+    ("EXEMPTCAPITAL", "GST Free Capital", "0.0000", "EXEMPTCAPITAL"),
+    ("INPUTTAXED", "Input Taxed", "0.0000", "INPUTTAXED"),
     ("EXEMPTOUTPUT", "GST Free Income", "0.0000", "EXEMPTOUTPUT"),
     ("EXEMPTEXPENSES", "GST Free Expenses", "0.0000", "EXEMPTEXPENSES"),
     ("EXEMPTEXPORT", "GST Free Exports", "0.0000", "EXEMPTEXPORT"),
@@ -96,10 +118,10 @@ TAX_RATES_NZ: tuple[tuple[str, str, str, str], ...] = (
 
 # Which tax type an account's TaxUse means, per country.
 DEFAULT_TAX_TYPES: dict[str, dict[str, str]] = {
-    "AU": {"sales": "OUTPUT", "purchases": "INPUT", "export": "EXEMPTEXPORT",
-           "none": "BASEXCLUDED"},
-    "NZ": {"sales": "OUTPUT2", "purchases": "INPUT2", "export": "ZERORATEDOUTPUT",
-           "none": "NONE"},
+    "AU": {"sales": "OUTPUT", "purchases": "INPUT", "capital": "CAPEXINPUT",
+           "export": "EXEMPTEXPORT", "none": "BASEXCLUDED"},
+    "NZ": {"sales": "OUTPUT2", "purchases": "INPUT2", "capital": "INPUT2",
+           "export": "ZERORATEDOUTPUT", "none": "NONE"},
 }
 
 VINTAGES: tuple[str, ...] = tuple(str(year) for year in range(2020, 2028))

@@ -19,6 +19,8 @@ class Stage(StrEnum):
     COGS = "cogs"
     LOSSES = "losses"
     OVERHEAD = "overhead"
+    # The other side of the stock counted when the ERP went live (equity or a clearing account).
+    OPENING_BALANCES = "opening_balances"
 
     @property
     def label(self) -> str:
@@ -31,6 +33,7 @@ class Stage(StrEnum):
             Stage.COGS: "Cost of goods sold",
             Stage.LOSSES: "Wine losses",
             Stage.OVERHEAD: "Overhead absorbed",
+            Stage.OPENING_BALANCES: "Opening balances",
         }[self]
 
 
@@ -59,6 +62,8 @@ class MovementType(StrEnum):
     LOSS = "loss"
     DISPATCH = "dispatch"
     BULK_SALE = "bulk_sale"
+    # The stock on hand when the ERP's cost records begin (a stock take), brought in at cost.
+    OPENING_BALANCE = "opening_balance"
 
     @property
     def label(self) -> str:
@@ -73,6 +78,7 @@ class MovementType(StrEnum):
             MovementType.LOSS: "Losses and write-offs",
             MovementType.DISPATCH: "Dispatch of sales",
             MovementType.BULK_SALE: "Bulk wine sales",
+            MovementType.OPENING_BALANCE: "Opening stock",
         }[self]
 
 

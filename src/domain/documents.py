@@ -77,6 +77,9 @@ class DocumentLine:
     tax_amount: Decimal = ZERO
     tracking: tuple[TrackingRef, ...] = ()
     item_code: str = ""
+    # The batch attributes the ERP gave the line (vintage, brand, ...): the mapping turns them
+    # into `tracking` (AccountMapping.tracking_refs), as it does for cost entries.
+    attributes: tuple[tuple[str, str], ...] = ()
 
     @property
     def line_amount(self) -> Decimal:
@@ -102,6 +105,8 @@ class TradeDocument:
     # The Xero type when it is not the kind's usual one: an adjustment of a sale that lowers it
     # is an ACCRECCREDIT credit note, of a bill an ACCPAYCREDIT one (see XERO_TYPES).
     document_type: str = ""
+    # A bill's number on the supplier's own invoice; `number` stays the ERP's PO number.
+    supplier_invoice_number: str = ""
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
@@ -142,6 +147,8 @@ class TradeDocument:
             "lat": self.line_amount_types.value,
             "ref": self.reference,
             **({"type": self.document_type} if self.document_type else {}),
+            **({"supplier_no": self.supplier_invoice_number}
+               if self.supplier_invoice_number else {}),
             "lines": [
                 [
                     line.description,
@@ -151,6 +158,7 @@ class TradeDocument:
                     line.tax_type,
                     str(money(line.tax_amount)),
                     [[t.category, t.option] for t in line.tracking],
+                    *([[list(a) for a in line.attributes]] if line.attributes else []),
                 ]
                 for line in self.lines
             ],

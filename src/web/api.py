@@ -41,6 +41,7 @@ from . import api_models as m
 from .corrections import correction_json, corrections_json
 from .presenters import document_list_json, journal_detail_json, preview_json, run_json, status_json
 from .services import container
+from .valuation import valuation_json, valuation_request
 
 JSON_BODY = "application/json"
 FORM_BODIES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -283,6 +284,21 @@ def runs(query: m.RunsQuery) -> Any:
 def run(path: m.RunPath) -> Any:
     """One sync run: state, progress, failures with Xero's reasons"""
     return jsonify(run_json(container().get_run().execute(path.run_id)))
+
+
+@operation("/api/inventory-valuation", "getInventoryValuation", query=m.ValuationQuery,
+           responses={200: (m.InventoryValuation, "Stock at cost, cost of goods sold, per account")})
+def inventory_valuation(query: m.ValuationQuery) -> Any:
+    """The inventory at cost at the closing date
+    Bulk wine by vintage and batch (litres, cost, cost per litre), cased wine by product (cases,
+    cost per case), fruit, additives and dry goods in store, cost of goods sold and wine losses
+    for the period, and each figure per Xero account and tracking option through the mapping:
+    what the ERP holds, synced or not, for the reconciliation with Xero's trial balance."""
+    today = container().clock().today()
+    result = container().value_inventory().execute(valuation_request(
+        query.closing_date.isoformat() if query.closing_date else None,
+        query.period_start.isoformat() if query.period_start else None, today))
+    return jsonify(valuation_json(result))
 
 
 @operation("/api/openapi.json", "getOpenApi",

@@ -115,6 +115,13 @@ class DecisionBody(Strict):
                                                      "field (or use the X-CSRFToken header)")
 
 
+class ValuationQuery(Strict):
+    closing_date: ClosingDate = None
+    period_start: Annotated[Day | None, Field(
+        description="The first day of the cost-of-goods-sold period (ISO 8601); default: the "
+                    "first day of the financial year the closing date falls in")] = None
+
+
 class KindPath(Strict):
     kind: TradeKind
 
@@ -379,6 +386,116 @@ class Corrections(BaseModel):
 
 class Decided(BaseModel):
     correction: Correction
+
+
+# ----------------------------------------------------------------------------- valuation
+
+Quantity = Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?$", description="Litres or cases",
+                                examples=["1400", "12.5"])]
+UnitCost = Annotated[str | None, Field(pattern=r"^-?\d+\.\d{4}$",
+                                       description="Cost per litre or per case, 4 places; null "
+                                                   "when nothing is left")]
+
+
+class ValuationPeriod(BaseModel):
+    start: Date
+    end: Date
+    label: str = Field(description="`financial year to date`, or `period asked for`")
+
+
+class BatchValue(BaseModel):
+    erp_id: str | None
+    code: str | None
+    label: str
+    vessel: str
+    litres: Quantity
+    cost: Money
+    cost_per_litre: UnitCost
+    url: str | None = Field(description="The batch's page in the ERP")
+
+
+class VintageValue(BaseModel):
+    vintage: str
+    litres: Quantity
+    cost: Money
+    batches: list[BatchValue]
+
+
+class BulkWine(BaseModel):
+    litres: Quantity
+    cost: Money
+    vintages: list[VintageValue]
+
+
+class ProductValue(BaseModel):
+    erp_id: str | None
+    code: str | None
+    name: str
+    cases: Quantity
+    cost: Money
+    cost_per_case: UnitCost
+    url: str | None = Field(description="The product's page in the ERP")
+
+
+class FinishedGoods(BaseModel):
+    cases: Quantity
+    cost: Money
+    products: list[ProductValue]
+
+
+class MaterialValue(BaseModel):
+    stage: Literal["fruit", "additives", "dry_goods"]
+    label: str
+    purchased: Money = Field(description="Bills to the stage's account up to the closing date")
+    moved: Money = Field(description="Cost entries: counted in at go-live, less what was used")
+    value: Money
+
+
+class CostOfSaleLine(BaseModel):
+    stage: Literal["cogs", "losses"]
+    code: str | None
+    name: str
+    cases: Quantity
+    litres: Quantity
+    amount: Money
+    url: str | None
+
+
+class CostOfGoodsSold(BaseModel):
+    total: Money
+    losses: Money
+    lines: list[CostOfSaleLine]
+
+
+class AccountFigure(BaseModel):
+    account_code: str
+    stage: str
+    amount: Money
+    tracking: list[Tracking]
+
+
+class AccountTotal(BaseModel):
+    account_code: str
+    stage: str
+    label: str
+    amount: Money
+
+
+class InventoryValuation(BaseModel):
+    """Stock at cost at the closing date (inventory accounts) and cost of goods sold and wine
+    losses over the period, each per Xero account through the mapping."""
+
+    closing_date: Date
+    currency: str
+    period: ValuationPeriod
+    inventory_total: Money
+    bulk_wine: BulkWine
+    finished_goods: FinishedGoods
+    materials: list[MaterialValue]
+    cost_of_goods_sold: CostOfGoodsSold
+    accounts: list[AccountFigure] = Field(description="Per account and tracking option")
+    account_totals: list[AccountTotal]
+    problems: list[Problem]
 
 
 ErrorDetail.model_rebuild()

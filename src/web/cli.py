@@ -33,6 +33,7 @@ from ..domain.sync import JournalMode, RunState, parse_closing_date
 from .corrections import corrections_json
 from .presenters import preview_json, status_json
 from .services import container, state
+from .valuation import valuation_csv, valuation_json, valuation_request
 
 cli = AppGroup("accounts-sync", help="Preview and push ERP documents and journals to Xero.")
 
@@ -199,6 +200,42 @@ def status_command(as_json: bool) -> None:
         active = body["active_runs"].get(kind)
         running = f"  running {active['done']}/{active['total']}" if active else ""
         click.echo(f"{kind:<16} synced up to {mark or 'never'}{running}")
+
+
+@cli.command("inventory-valuation")
+@closing_option
+@click.option("--from", "period_start", metavar="YYYY-MM-DD",
+              help="Cost of goods sold from this day (default: the start of the financial year).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (one row per batch, product, account).")
+@plain_errors
+def inventory_valuation_command(closing_date: str | None, period_start: str | None, as_json: bool,
+                                as_csv: bool) -> None:
+    """The stock at cost at the closing date, by batch, product and Xero account."""
+    if as_json and as_csv:
+        raise click.UsageError("Choose --json or --csv, not both.")
+    result = container().value_inventory().execute(
+        valuation_request(closing_date, period_start, container().clock().today()))
+    if as_csv:
+        click.echo(valuation_csv(result), nl=False)
+        return
+    body = valuation_json(result)
+    if as_json:
+        click.echo(json.dumps(body, indent=2))
+        return
+    period = body["period"]
+    click.echo(f"Inventory at cost on {body['closing_date']} ({body['currency']}); cost of goods "
+               f"sold {period['start']} to {period['end']} ({period['label']})")
+    click.echo(f"{'Account':<10}{'Holds':<28}{'Amount':>18}")
+    for account in body["account_totals"]:
+        click.echo(f"{account['account_code']:<10}{account['label']:<28}{account['amount']:>18}")
+    bulk, cased = body["bulk_wine"], body["finished_goods"]
+    click.echo(f"Bulk wine: {bulk['litres']} L in {sum(len(v['batches']) for v in bulk['vintages'])} "
+               f"batches, {bulk['cost']}")
+    click.echo(f"Cased wine: {cased['cases']} cases of {len(cased['products'])} products, {cased['cost']}")
+    click.echo(f"Inventory at cost: {body['inventory_total']}")
+    for problem in body["problems"]:
+        click.echo(f"- {problem['message']}")
 
 
 @cli.command("migrate")

@@ -32,7 +32,7 @@ from ..domain.documents import TRADE_KINDS, Kind
 from ..domain.errors import InvalidRequest, MappingRefused, RunAlreadyActive
 from ..domain.money import money
 from ..domain.sync import JournalMode, SyncRun, parse_closing_date
-from . import api, csrf
+from . import api, csrf, valuation
 from .api_models import MAX_ID
 from .corrections import state_words, xero_kind
 from .errors import error_response, register_error_handlers
@@ -116,6 +116,9 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule("/xero/refresh", "xero_refresh", xero_refresh, methods=["POST"])
     bp.add_url_rule("/history", "history", history)
     bp.add_url_rule("/settings", "settings", settings_page, methods=["GET", "POST"])
+    bp.add_url_rule("/inventory-valuation", "inventory_valuation", valuation.inventory_valuation)
+    bp.add_url_rule("/inventory-valuation.csv", "inventory_valuation_csv",
+                    valuation.inventory_valuation_csv)
     bp.add_url_rule("/xero/connect", "xero_connect", xero_connect, methods=["POST"])
     bp.add_url_rule("/xero/callback", "xero_callback", xero_callback)
     bp.add_url_rule("/xero/tenant", "xero_tenant", xero_tenant, methods=["POST"])

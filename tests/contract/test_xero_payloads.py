@@ -113,15 +113,29 @@ def test_sales_invoice_matches_the_spec(lat, tracking, contact_id):
     assert line.get("Tracking", []) == [{"Name": t.category, "Option": t.option} for t in tracking]
 
 
-def test_bill_uses_the_po_number_as_number_and_reference():
-    doc = document(kind=Kind.PURCHASE_ORDERS, number="PO-2044", reference="ignored")
+def test_bill_carries_the_suppliers_invoice_number_and_the_po_number_as_reference():
+    doc = replace(document(kind=Kind.PURCHASE_ORDERS, number="PO-2044", reference="ignored"),
+                  supplier_invoice_number="KRV-18822")
     payload = body(payloads.invoice_payload(doc, "AUTHORISED", CONTACT_ID))
 
     assert_valid("Invoice", payload)
     assert_valid("Invoices", {"Invoices": [payload]})
     assert payload["Type"] == "ACCPAY"
-    assert payload["InvoiceNumber"] == "PO-2044"
+    assert payload["InvoiceNumber"] == "KRV-18822"
+    assert payload["Reference"] == "PO-2044"  # what find_existing looks the bill up by
+
+
+def test_a_bill_without_the_suppliers_number_goes_without_one_never_with_ours():
+    doc = document(kind=Kind.PURCHASE_ORDERS, number="PO-2044", reference="ignored")
+    payload = body(payloads.invoice_payload(doc, "AUTHORISED", CONTACT_ID))
+
+    assert_valid("Invoice", payload)
+    assert "InvoiceNumber" not in payload
     assert payload["Reference"] == "PO-2044"
+    with pytest.raises(PayloadProblem, match="no number"):
+        payloads.invoice_payload(replace(doc, number=" ", supplier_invoice_number="X-1"), "AUTHORISED")
+    with pytest.raises(PayloadProblem, match="255"):
+        payloads.invoice_payload(replace(doc, supplier_invoice_number="9" * 256), "AUTHORISED")
 
 
 def test_credit_note_matches_the_spec():

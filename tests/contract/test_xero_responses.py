@@ -257,17 +257,24 @@ def test_find_existing_ignores_voided_and_deleted_documents(gateway: XeroGateway
         return {"InvoiceID": f"id-{number}-{status}", "InvoiceNumber": number, "Type": doc_type,
                 "Status": status, "Reference": number}
 
+    def bill(supplier_number: str, po_number: str, status: str) -> dict:
+        # A bill is numbered with the supplier's invoice number (not unique in Xero: two
+        # suppliers may both send an invoice 18822) and referenced with our PO number.
+        return {"InvoiceID": f"id-{po_number}-{status}", "InvoiceNumber": supplier_number,
+                "Type": "ACCPAY", "Status": status, "Reference": po_number}
+
     client.canned["Invoices"] = XeroResponse(200, {}, {"Invoices": [
         invoice("SO-1", "VOIDED"), invoice("SO-1", "AUTHORISED"), invoice("SO-2", "DELETED"),
         invoice("SO-3", "PAID", doc_type="ACCPAY"),
+        bill("18822", "PO-00003", "PAID"), bill("18822", "PO-00009", "AUTHORISED"),
     ]}, "")
     records = [SyncRecord(Kind.SALES_ORDERS, str(i), f"SO-{i}", "f") for i in (1, 2, 3)]
     assert gateway.find_existing(Kind.SALES_ORDERS, records) == {"1": "id-SO-1-AUTHORISED"}
     assert client.calls[-1] == ("GET", "Invoices", {"InvoiceNumbers": "SO-1,SO-2,SO-3", "page": "1"})
 
-    bills = [SyncRecord(Kind.PURCHASE_ORDERS, "3", "SO-3", "f")]
-    assert gateway.find_existing(Kind.PURCHASE_ORDERS, bills) == {"3": "id-SO-3-PAID"}
-    assert client.calls[-1][2] == {"where": 'Type=="ACCPAY" AND (Reference=="SO-3")', "page": "1"}
+    bills = [SyncRecord(Kind.PURCHASE_ORDERS, "3", "PO-00003", "f")]
+    assert gateway.find_existing(Kind.PURCHASE_ORDERS, bills) == {"3": "id-PO-00003-PAID"}
+    assert client.calls[-1][2] == {"where": 'Type=="ACCPAY" AND (Reference=="PO-00003")', "page": "1"}
 
 
 def test_look_ups_follow_xeros_pages(gateway: XeroGateway, client: SandboxClient):

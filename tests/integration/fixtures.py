@@ -207,6 +207,13 @@ class HostErp:
             "brand": brand, "vessel": vessel,
         })
 
+    def product(self, code: str | None = None, *, name: str = "2024 Estate Shiraz, 6 x 750 mL",
+                vintage: str = "2024", varietal: str = "Shiraz", brand: str = "Estate") -> int:
+        return self._insert(host.products, {
+            "code": code or f"SHZ-EST-{self._next():04d}-6", "name": name, "vintage": vintage,
+            "varietal": varietal, "brand": brand, "bottles_per_case": 6,
+        })
+
     def operation(self, number: str | None = None, description: str = "Bottling: 2024 Estate Shiraz",
                   *, op_type: str = "bottling", op_date: date = DEFAULT_DAY,
                   batch_id: int | None = None) -> int:
@@ -237,6 +244,7 @@ class HostErp:
             "operation_id": operation_id, "entry_date": DEFAULT_DAY, "movement_type": "bottling",
             "cost_category": "dry_goods", "from_stage": "dry_goods", "to_stage": "finished_goods",
             "batch_id": None, "vintage": None, "brand": None, "description": "",
+            "product_id": None, "litres": None, "cases": None,
             "created_at": DEFAULT_STAMP, "updated_at": DEFAULT_STAMP,
         }
         self._insert_many(host.cost_entries, [

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, event
 from accounts_sync.adapters.erp_sql import host_schema as host
 from accounts_sync.adapters.erp_sql.sqlalchemy_documents import decode_cursor, encode_cursor
 from accounts_sync.domain.costs import CostCategory, MovementType, Stage
-from accounts_sync.domain.documents import Contact, Kind, LineAmountTypes, TrackingRef
+from accounts_sync.domain.documents import Contact, Kind, LineAmountTypes
 from accounts_sync.domain.errors import InvalidRequest
 from accounts_sync.domain.journals import journal_key
 from accounts_sync.domain.sync import SyncRecord, SyncState
@@ -229,11 +229,14 @@ def test_next_unsynced_reads_whole_documents_in_chunks_with_two_queries_each(uow
     shiraz, freight, riesling = first.lines
     assert (shiraz.description, shiraz.quantity, shiraz.unit_amount, shiraz.tax_amount) == (
         "2024 Reserve Shiraz", Decimal("12"), Decimal("45.50"), Decimal("54.60"))
-    assert shiraz.tracking == (TrackingRef("Vintage", "2024"), TrackingRef("Brand", "Reserve"))
-    assert (freight.account_code, freight.tracking) == ("4100", ())
+    # The batch's attributes as the ERP has them; the mapping (applied by the use cases) makes
+    # them tracking, so the adapter hard-codes no category.
+    assert shiraz.attributes == (("brand", "Reserve"), ("vintage", "2024"))
+    assert shiraz.tracking == ()
+    assert (freight.account_code, freight.attributes) == ("4100", ())
     assert (riesling.account_code, riesling.tax_type, riesling.item_code) == ("", "", "RIES-23")
     assert riesling.unit_amount == Decimal("19.9999")
-    assert riesling.tracking == (TrackingRef("Vintage", "2023"),)
+    assert riesling.attributes == (("vintage", "2023"),)
     assert first.total == Decimal("546.00") + Decimal("20.00") + Decimal("120.00") + Decimal("68.60")
     assert first.fingerprint and first.fingerprint == first.compute_fingerprint()
 
@@ -249,6 +252,8 @@ def test_purchase_orders_and_refunds_carry_their_references(uow_factory, erp):
         (bill,) = uow.documents.next_unsynced(Kind.PURCHASE_ORDERS, CLOSING, None, 10)
         credits = uow.documents.next_unsynced(Kind.REFUNDS, CLOSING, None, 10)
     assert (bill.erp_id, bill.number, bill.reference) == (str(po), "PO-000777", "PO-000777")
+    assert bill.supplier_invoice_number == "INV-55"
+    assert all(c.supplier_invoice_number == "" for c in credits)
     assert bill.contact.erp_id == f"supplier:{supplier}"
     assert bill.due_date == date(2026, 4, 30)
     assert bill.url == f"http://erp.test/erp/purchase-orders/{po}"

@@ -18,7 +18,7 @@ from accounts_sync.application.execute_run import ExecuteRun
 from accounts_sync.application.preview_unsynced import PreviewRequest, PreviewUnsynced
 from accounts_sync.application.sync_documents import SyncDocuments, SyncDocumentsRequest
 from accounts_sync.domain.documents import TRADE_KINDS, Kind
-from accounts_sync.domain.mapping import AccountMapping, TradeDefaults
+from accounts_sync.domain.mapping import AccountMapping, TrackingMapping, TradeDefaults
 from accounts_sync.domain.sync import RefusedBy, SyncState
 from tests.fakes import FakeClock, FakeGateway, default_chart
 
@@ -103,6 +103,8 @@ def world(request, erp, uow_factory):
         uow.settings.set_preference("locked_period_policy", request.param)
         uow.settings.save_mapping(AccountMapping(
             rounding_account="860",
+            # The lines' vintage becomes tracking (SO-VINTAGE's 1999 is no option in Xero).
+            tracking=(TrackingMapping("vintage", "Vintage"),),
             trade_defaults={
                 Kind.SALES_ORDERS: TradeDefaults("4000", "OUTPUT"),
                 Kind.PURCHASE_ORDERS: TradeDefaults("1430", "INPUT", payment_days=30),

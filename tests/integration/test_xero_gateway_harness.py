@@ -140,6 +140,7 @@ def purchase(n: int, supplier: int = 1) -> TradeDocument:
         currency="AUD",
         lines=(DocumentLine("Oak barrels", Decimal("2"), Decimal("1150.0000"), "1430", "INPUT"),),
         reference=f"PO-{n:05d}", url=f"http://erp.test/purchase_orders/{n}",
+        supplier_invoice_number="18822",  # suppliers' numbers repeat: bills are found by Reference
     )
 
 

@@ -1,5 +1,6 @@
 """SyncDocuments against fakes: the rules in DESIGN's 'Sync rules that protect the books'."""
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -7,13 +8,14 @@ import pytest
 from accounts_sync.application.execute_run import ExecuteRun
 from accounts_sync.application.start_sync import StartSync, SyncRequest
 from accounts_sync.application.sync_documents import SyncDocuments, SyncDocumentsRequest
-from accounts_sync.domain.documents import Kind
+from accounts_sync.domain.documents import Kind, TrackingRef
 from accounts_sync.domain.errors import (
     ClosingDateBeforeLastSync,
     ClosingDateInFuture,
     InvalidRequest,
     RunAlreadyActive,
 )
+from accounts_sync.domain.mapping import TrackingMapping
 from accounts_sync.domain.sync import RunState, SyncState
 from tests.builders import document, documents
 from tests.fakes import FakeJobQueue, SimulatedCrash, default_chart, edited
@@ -253,3 +255,37 @@ def test_a_lost_answer_for_one_element_is_reconciled_not_resent(store, gateway, 
     assert gateway.lookups == [(SO, 1)]
     assert rerun.total == 0 and store.record(SO, docs[2].erp_id).state is SyncState.SYNCED
     assert len(gateway.created(SO)) == 5, "no duplicate"
+
+
+def _with_attributes(doc):
+    lines = tuple(replace(line, attributes=(("brand", "Reserve"), ("vintage", "2024")))
+                  for line in doc.lines)
+    return replace(doc, lines=lines)
+
+
+def test_invoice_lines_carry_the_tracking_the_mapping_gives_the_erps_batch_attributes(
+        store, gateway, sync):
+    store.add(_with_attributes(document()))
+    store.state.mapping = replace(store.state.mapping, tracking=(TrackingMapping("brand", "Brand"),))
+    sync.execute(req())
+    [sent] = gateway.created(SO)
+    assert [line.tracking for line in sent.payload.lines] == [(TrackingRef("Brand", "Reserve"),)]
+
+
+def test_no_tracking_mapped_means_no_tracking_on_lines(store, gateway, sync):
+    store.add(_with_attributes(document()))
+    store.state.mapping = replace(store.state.mapping, tracking=())
+    sync.execute(req())
+    [sent] = gateway.created(SO)
+    assert [line.tracking for line in sent.payload.lines] == [()]
+
+
+def test_tracking_the_mapping_makes_is_checked_against_xero_before_anything_is_sent(
+        store, gateway, sync):
+    """Mapped to a category Xero does not have, the document is refused with why, unsent."""
+    doc = _with_attributes(document())
+    store.add(doc)
+    store.state.mapping = replace(store.state.mapping, tracking=(TrackingMapping("brand", "Label"),))
+    run = sync.execute(req())
+    assert gateway.created(SO) == []
+    assert run.failed == 1 and "Label" in store.record(SO, doc.erp_id).last_error

@@ -29,7 +29,6 @@ from sqlalchemy import Engine, String, cast, func, or_, select, union
 from sqlalchemy.orm import Session, aliased
 
 from ...application.ports import DocumentFacts, RefusalFilter
-from ...domain.documents import TrackingRef
 from ...domain.sync import SyncState
 from .plugin_tables import SyncRecordRow
 
@@ -53,14 +52,10 @@ class _Signature:
     without_due_date: bool
     number_length: int
 
-    def tracking(self) -> set[TrackingRef]:
-        refs = set()
-        for _, _, vintage, brand in self.lines:
-            if vintage:
-                refs.add(TrackingRef("Vintage", vintage))
-            if brand:
-                refs.add(TrackingRef("Brand", brand))
-        return refs
+    def attributes(self) -> set[tuple[tuple[str, str], ...]]:
+        """The lines' batch attributes, as the documents hand them over (the mapping makes
+        tracking of them, in the application)."""
+        return {_attributes(vintage, brand) for _, _, vintage, brand in self.lines}
 
     def refused(self, refusal: RefusalFilter) -> bool:
         if refusal.currencies and self.currency in refusal.currencies:
@@ -74,8 +69,7 @@ class _Signature:
         for account, tax, vintage, brand in self.lines:
             if account in refusal.accounts or tax in refusal.tax_types:
                 return True
-            if refusal.tracking and (TrackingRef("Vintage", vintage) in refusal.tracking
-                                     or TrackingRef("Brand", brand) in refusal.tracking):
+            if refusal.attributes and _attributes(vintage, brand) in refusal.attributes:
                 return True
         return False
 
@@ -191,7 +185,7 @@ class _FactCache:
         return DocumentFacts(
             accounts=frozenset(line[0] for s in signatures for line in s.lines),
             tax_types=frozenset(line[1] for s in signatures for line in s.lines),
-            tracking=frozenset(ref for s in signatures for ref in s.tracking()),
+            attributes=frozenset(a for s in signatures for a in s.attributes()),
             currencies=frozenset(s.currency for s in signatures),
             without_due_date=any(s.without_due_date for s in signatures),
             without_lines=any(not s.lines for s in signatures),
@@ -242,6 +236,7 @@ def unsynced_facts(session: Session, spec: Any) -> DocumentFacts:
         facts.accounts, facts.tax_types, facts.tracking, facts.currencies,
         facts.without_due_date, facts.without_lines, facts.number_lengths,
         (int(shortest or 0), int(longest or 0)) if longest is not None else (1, 1),
+        facts.attributes,
     )
 
 
@@ -283,3 +278,8 @@ def _unsynced(spec: Any, closing_date: date) -> Sequence[Any]:
         record.erp_id == cast(t.c.id, String),
     ).exists()
     return (t.c.status == spec.status, spec.date <= closing_date, ~synced)
+
+
+def _attributes(vintage: str, brand: str) -> tuple[tuple[str, str], ...]:
+    # As SqlDocumentSource hands them over on DocumentLine.attributes.
+    return tuple((name, value) for name, value in (("brand", brand), ("vintage", vintage)) if value)

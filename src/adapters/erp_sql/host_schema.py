@@ -158,6 +158,19 @@ batches = Table(
     Column("vessel", String(40), nullable=False, default=""),
 )
 
+# What the bottling line makes and sales sell: one product per label, varietal and vintage
+# (several batches may be bottled as one product). Sales lines name it by `code` (item_code).
+products = Table(
+    "erp_products", host_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(40), nullable=False, unique=True),  # e.g. SHZ-RES-24-6
+    Column("name", String(200), nullable=False),
+    Column("vintage", String(4), nullable=False),
+    Column("varietal", String(40), nullable=False),
+    Column("brand", String(40), nullable=False),
+    Column("bottles_per_case", Integer, nullable=False, default=6),
+)
+
 # One cellar operation (crush, addition, bottling, ...) produces one or more cost entries.
 operations = Table(
     "erp_operations", host_metadata,
@@ -184,6 +197,14 @@ cost_entries = Table(
     Column("vintage", String(4)),
     Column("brand", String(40)),
     Column("description", String(400), nullable=False, default=""),
+    # What moved with the cost, read like the amount (from_stage -> to_stage; within one stage
+    # signed: + into the entry's batch, - out of it): `litres` of wine into or out of a batch
+    # in bulk (crush, transfers, blends, bottling, losses, bulk sales, opening stock), `cases`
+    # into or out of finished goods (the wine entry of a bottling, dispatches, opening stock).
+    # Entries that only add cost (additions, labour, barrels, a bottling's dry goods) have none.
+    Column("product_id", ForeignKey("erp_products.id")),  # entries into or out of finished goods
+    Column("litres", QUANTITY),
+    Column("cases", QUANTITY),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Index("ix_erp_cost_entries_date_movement", "entry_date", "movement_type"),
@@ -192,4 +213,7 @@ cost_entries = Table(
     # sync" check read only the entries stamped after it (see SqlDocumentSource.cost_flows).
     Index("ix_erp_cost_entries_created_at", "created_at"),
     Index("ix_erp_cost_entries_updated_at", "updated_at"),
+    # The ERP's batch and product pages: their entries, newest first.
+    Index("ix_erp_cost_entries_batch", "batch_id", "id"),
+    Index("ix_erp_cost_entries_product", "product_id", "id"),
 )

@@ -17,6 +17,8 @@ class ErpLinks:
     purchase_order: str = "/erp/purchase-orders/{id}"
     refund: str = "/erp/refunds/{id}"
     operation: str = "/erp/operations/{id}"
+    batch: str = "/erp/batches/{id}"
+    product: str = "/erp/products/{id}"
     journal: str = "/accounts/sync/journals/{key}"
 
     def __post_init__(self) -> None:
@@ -44,6 +46,12 @@ class ErpLinks:
 
     def operation_url(self, erp_id: str | int) -> str:
         return self._absolute(self.operation.format(id=quote(str(erp_id), safe="")))
+
+    def batch_url(self, erp_id: str | int) -> str:
+        return self._absolute(self.batch.format(id=quote(str(erp_id), safe="")))
+
+    def product_url(self, erp_id: str | int) -> str:
+        return self._absolute(self.product.format(id=quote(str(erp_id), safe="")))
 
     def journal_url(self, key: str) -> str:
         return self._absolute(self.journal.format(key=quote(key, safe="")))

@@ -73,10 +73,10 @@ from ...domain.documents import (
     DocumentSummary,
     Kind,
     LineAmountTypes,
-    TrackingRef,
     TradeDocument,
 )
 from ...domain.errors import InvalidRequest
+from ...domain.inventory import PurchaseBalance, StockBalance
 from ...domain.money import money
 from ...domain.sync import SyncState
 from . import document_facts
@@ -354,6 +354,7 @@ class SqlDocumentSource:
             columns.append(t.c.reference.label("reference"))
         elif spec.kind is Kind.PURCHASE_ORDERS:
             columns.append(t.c.number.label("reference"))
+            columns.append(t.c.supplier_invoice_number.label("supplier_invoice_number"))
         else:
             # A credit note refers to the sale it refunds.
             original = host.sales_orders.alias("original_sale")
@@ -390,6 +391,8 @@ class SqlDocumentSource:
                 line_amount_types=amount_types(h.line_amount_types),
                 reference=h.reference or "",
                 url=self.links.document_url(spec.kind, h.id),
+                supplier_invoice_number=(h.supplier_invoice_number or ""
+                                         if spec.kind is Kind.PURCHASE_ORDERS else ""),
             )
             for h in headers
         ]
@@ -409,16 +412,10 @@ class SqlDocumentSource:
             .order_by(parent, lt.c.line_no, lt.c.id)
         )
         lines: dict[int, list[DocumentLine]] = defaultdict(list)
-        refs: dict[tuple[str | None, str | None], tuple[TrackingRef, ...]] = {}
+        # The batch attributes as the ERP has them; the application maps them to tracking.
+        attributes = _TrackingCache()
         for (parent_id, description, item_code, account_code, tax_type, vintage, brand, quantity,
              unit_price, tax_amount) in self.session.execute(stmt).tuples():
-            tracking = refs.get((vintage, brand))
-            if tracking is None:
-                tracking = refs[(vintage, brand)] = tuple(
-                    TrackingRef(category, value)
-                    for category, value in (("Vintage", vintage), ("Brand", brand))
-                    if value
-                )
             lines[parent_id].append(DocumentLine(
                 description=description,
                 quantity=unscaled(quantity, 4),
@@ -426,8 +423,8 @@ class SqlDocumentSource:
                 account_code=account_code or "",
                 tax_type=tax_type or "",
                 tax_amount=unscaled(tax_amount, 2),
-                tracking=tracking,
                 item_code=item_code or "",
+                attributes=attributes(brand, vintage),
             ))
         return lines
 
@@ -688,6 +685,21 @@ class SqlDocumentSource:
             found = cache.flows(closing_date, self._synced_journal_pairs(closing_date), synced=True)
         cache.persist_after(self.session)
         return found
+
+    # ------------------------------------------------------------ inventory valuation
+    # In a module of their own, which builds on this one's flow cache (hence imported here).
+
+    def stock_balances(self, closing_date: date, since: date | None = None) -> list[StockBalance]:
+        from .sqlalchemy_inventory import stock_balances
+
+        return stock_balances(self.session, self.links, closing_date, since)
+
+    def purchases_by_account(
+        self, account_codes: Sequence[str], closing_date: date
+    ) -> list[PurchaseBalance]:
+        from .sqlalchemy_inventory import purchases_by_account
+
+        return purchases_by_account(self.session, account_codes, closing_date)
 
 
 _FLOW_KEYS = (host.cost_entries.c.entry_date, host.cost_entries.c.movement_type,

@@ -196,10 +196,14 @@ def invoice_payload(
     if kind not in INVOICE_TYPES:
         raise PayloadProblem(f"{document.number} is a {kind} in Xero, not an invoice or a bill.")
     if kind == "ACCPAY":
-        # The supplier's own invoice number is unknown to the ERP; the PO number stands in,
-        # and Reference carries it too because ACCPAY numbers are not unique in Xero.
+        # A bill carries the supplier's own invoice number, as the accountant keys it from the
+        # paper; those need not be unique in Xero, so Reference carries the PO number, which
+        # finds the bill again before any resend (XeroGateway.find_existing).
+        _number(document)
+        number = _checked_number(document.supplier_invoice_number)
         reference = document.number
     else:
+        number = _number(document)
         reference = document.reference
     body: dict[str, Any] = {"InvoiceID": xero_id} if xero_id else {}
     body.update({
@@ -209,7 +213,8 @@ def invoice_payload(
     })
     if document.due_date is not None:
         body["DueDate"] = xero_date(document.due_date)
-    body["InvoiceNumber"] = _number(document)
+    if number:  # a bill without the supplier's number goes without one, never with ours
+        body["InvoiceNumber"] = number
     if reference:
         body["Reference"] = reference
     _common(body, document, status)
@@ -275,6 +280,11 @@ def _number(document: TradeDocument) -> str:
     number = document.number.strip()
     if not number:
         raise PayloadProblem("The document has no number; Xero needs one to find it again.")
+    return _checked_number(number)
+
+
+def _checked_number(number: str) -> str:
+    number = number.strip()
     if len(number) > 255:
         raise PayloadProblem(f"The number '{number[:40]}...' is longer than Xero's 255 characters.")
     return number
