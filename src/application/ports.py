@@ -11,12 +11,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol, Self
 
+from ..domain.alerts import Alert
 from ..domain.corrections import SentLine
 from ..domain.costs import CostEntry, CostFlow, MovementType
 from ..domain.documents import DocumentSummary, Kind, TrackingRef, TradeDocument
 from ..domain.errors import AccountsSyncError, InvalidRequest
 from ..domain.journals import AccountJournal
-from ..domain.alerts import Alert
 from ..domain.mapping import AccountMapping
 from ..domain.money import ZERO
 from ..domain.schedules import ScheduleEntry

@@ -20,6 +20,7 @@ from ...domain.schedules import Cadence, ClosingRule, Schedule, ScheduleEntry
 from ...domain.sync import JournalMode
 from .plugin_tables import AlertRow, ScheduleRow
 
+
 def _entry(row: ScheduleRow) -> ScheduleEntry:
     try:
         schedule = Schedule(
