@@ -297,3 +297,25 @@ class SendDigest:
         if stored is None:
             return "The digest for today was already sent."
         return "Digest sent." if stored.email_to else "Digest written (no alert addresses set)."
+
+
+class ListAlerts:
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self.uow = uow
+
+    def execute(self, limit: int = 50, before_id: int | None = None, shown_only: bool = False
+                ) -> list[Alert]:
+        with self.uow() as uow:
+            return uow.alerts.recent(limit, before_id, shown_only=shown_only)
+
+
+class DismissAlert:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self.uow = uow
+        self.clock = clock
+
+    def execute(self, alert_id: int, by: str) -> bool:
+        with self.uow() as uow:
+            done = uow.alerts.dismiss(alert_id, by, self.clock.now())
+            uow.commit()
+        return done

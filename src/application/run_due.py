@@ -15,9 +15,10 @@ history is not filled with empty runs); corrections always run, as only the run 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 from ..domain.alerts import schedule_failed_alert, schedule_topic
@@ -96,10 +97,16 @@ class RunDueSchedules:
             entries = entries_of(uow)
         moments = [e.next_due_at for e in entries.values() if e.schedule.is_on and e.next_due_at]
         next_due = min(moments) if moments else None
-        wake_at = min([*moments, now + self.check_every])
+        wake_at = min([*moments, self._next_check(now)])
         if self.scheduler is not None:
             self.scheduler.plan(wake_at)
         return DueResult(tuple(fired), next_due, wake_at)
+
+    def _next_check(self, now: datetime) -> datetime:
+        """The next housekeeping call, on a grid (every `check_every` from the epoch), so that
+        processes that plan it independently plan the same moment (one job, not one each)."""
+        step = max(1.0, self.check_every.total_seconds())
+        return datetime.fromtimestamp((math.floor(now.timestamp() / step) + 1) * step, UTC)
 
     def _fire(self, entry: ScheduleEntry, now: datetime) -> Fired | None:
         assert entry.next_due_at is not None
