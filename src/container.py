@@ -23,6 +23,7 @@ from .adapters.mail.smtp_notifier import NoNotifier, SmtpNotifier
 from .adapters.offline_gateway import NoConnectionKeeper, OfflineGateway
 from .adapters.redis_rate_limiter import RedisRateLimiter
 from .adapters.system_clock import SystemClock, host_zone
+from .adapters.xero import InProcessRateLimiter, XeroConnector, XeroSettings, create_xero
 from .application.alerts import (
     CheckConnection,
     DeliverAlerts,
@@ -32,7 +33,6 @@ from .application.alerts import (
     SendDigest,
     WatchRuns,
 )
-from .adapters.xero import InProcessRateLimiter, XeroConnector, XeroSettings, create_xero
 from .application.decide_correction import DecideCorrection
 from .application.execute_run import ExecuteRun
 from .application.journal_detail import GetJournalDetail
