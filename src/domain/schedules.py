@@ -112,6 +112,8 @@ class Schedule:
         at = self.at.strftime("%H:%M")
         if self.cadence is Cadence.EVERY:
             n = self.every_minutes
+            if n == 1:
+                return "Every minute"
             if n % 60 == 0:
                 hours = n // 60
                 return "Every hour" if hours == 1 else f"Every {hours} hours"
@@ -154,7 +156,7 @@ class Schedule:
                 "schedule_interval",
                 f"{where}: every {self.every_minutes} minutes is not between {min_interval} and "
                 f"{MINUTES_PER_DAY:,} (a day); Xero allows 5,000 calls a day, so schedules run "
-                f"at most every {min_interval} minutes.",
+                f"at most every {'minute' if min_interval == 1 else f'{min_interval} minutes'}.",
                 self.name, field=f"schedule:{self.name}:every"))
         if not 0 <= self.weekday <= 6:
             found.append(Problem("schedule_weekday", f"{where}: choose a day of the week.",

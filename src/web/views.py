@@ -426,7 +426,8 @@ def settings_page(schedule_problems: list[Any] | None = None) -> Any:
                            tracking_slots=TRACKING_SLOTS,
                            schedule_plan=container().get_schedules().execute(),
                            schedule_problems=schedule_problems, schedule_invalid=schedule_invalid,
-                           typed=typed, email_configured=container().notifier().configured
+                           typed=typed, email_configured=container().notifier().configured,
+                           connection=container().gateway().connection()
                            ), (422 if refused else 200)
 
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from .conftest import login, running_demo
+from .conftest import ARTIFACTS, login, running_demo
 
 SYNC = "/accounts/sync"
 
@@ -27,6 +27,17 @@ def world(tmp_path_factory):
 def inject(base: str, kind: str, **params) -> None:
     answer = requests.post(base + "/xero-sandbox/_faults", json={"kind": kind, **params}, timeout=10)
     assert answer.status_code == 200, answer.text
+
+
+def section(page, name: str, selector: str) -> None:
+    """A part of a long page at 1400 and 390 px (never scrolling sideways)."""
+    for width in (1400, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(50)
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= width, f"{name} scrolls sideways at {width} px ({wide} px wide)"
+        page.locator(selector).screenshot(path=str(ARTIFACTS / f"schedules-{name}-{width}.png"))
+    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def connect(page, base: str) -> None:
@@ -50,8 +61,7 @@ def test_schedules_fire_runs_and_a_failure_is_emailed_to_the_catcher(world, page
     expect(page.locator("[data-schedule-problems]")).to_contain_text("Not saved: 2 problems")
     expect(page.locator("#schedule__sales_orders__every")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#digest_at")).to_have_value("7am")
-    page.locator("#schedules").scroll_into_view_if_needed()
-    page.shots.widths("settings-refused")
+    section(page, "settings-refused", "#schedules")
 
     # Purchases on the additives account will be refused: someone archived it in Xero.
     inject(base, "archive_account", code="1420")
@@ -62,13 +72,12 @@ def test_schedules_fire_runs_and_a_failure_is_emailed_to_the_catcher(world, page
     expect(page.locator("#alert_addresses")).to_have_value("accounts@barossa-ridge.example")
     page.click("button:has-text('Save schedules and alerts')")
     expect(page.locator(".flash")).to_contain_text("Schedules and alerts saved")
-    page.locator("#schedules").scroll_into_view_if_needed()
-    page.shots.widths("settings-saved")
+    section(page, "settings-saved", "#schedules")
 
     # The console shows each kind's next scheduled run; within the minute they fire.
     page.goto(base + SYNC + "/")
     row = page.locator("[data-schedules] tr[data-schedule=sales_orders]")
-    expect(row.locator("[data-describe]")).to_contain_text("Every 1 minutes, up to today")
+    expect(row.locator("[data-describe]")).to_contain_text("Every minute, up to today")
     expect(row.locator("[data-next]")).to_contain_text("ACDT")
     deadline_ms = 150_000
     for _ in range(30):
@@ -90,6 +99,8 @@ def test_schedules_fire_runs_and_a_failure_is_emailed_to_the_catcher(world, page
     expect(alert).to_contain_text("purchase orders not sent")
     expect(alert.locator("[data-email]")).to_contain_text("Emailed to accounts@barossa-ridge.example")
     page.shots.widths("console-scheduled-and-alert")
+    section(page, "console-scheduled", "[data-schedules]")
+    section(page, "console-alerts", "[data-alerts]")
 
     # The history: both runs, started by the schedule.
     page.goto(base + SYNC + "/history")
