@@ -257,9 +257,13 @@ class FakeDocumentSource:
         pairs = []
         for refund in sorted(self.store.documents.get(Kind.REFUNDS, []), key=lambda d: (d.date, d.erp_id)):
             sale = self.store.refund_of.get(refund.erp_id)
+            refund_record = self.state.records.get((Kind.REFUNDS, refund.erp_id))
+            sale_record = self.state.records.get((Kind.SALES_ORDERS, sale)) if sale else None
             if sale and refund.date <= closing_date and refund.erp_id not in allocated \
                     and self._synced(Kind.REFUNDS, refund.erp_id) \
-                    and self._synced(Kind.SALES_ORDERS, sale):
+                    and self._synced(Kind.SALES_ORDERS, sale) \
+                    and refund_record.xero_status != "PAID" \
+                    and sale_record.xero_status not in ("PAID", "VOIDED", "DELETED"):
                 pairs.append((refund.erp_id, sale))
         return pairs[:limit]
 

@@ -39,6 +39,7 @@ from .ports import AccountingGateway, Clock, UnitOfWork, UnitOfWorkFactory, Xero
 # Candidates read per kind in one plan: edits after a sync are few; a plan that meets more
 # handles these first and the rest in the next run.
 CANDIDATES = 20_000
+KIND_ORDER = {kind: position for position, kind in enumerate(Kind)}
 LOOKUP_BATCH = 50  # ids per Xero read
 
 # Journals of the synced days as the ERP has them now, rebuilt only where their flows changed.
@@ -235,7 +236,7 @@ def _plan(closing_date: date, gathered: _Gathered, states: dict[str, XeroObjectS
                                      sale.xero_id or "", invoice, period)
         if correction is not None:
             planned.append(correction)
-    planned.sort(key=lambda c: (list(Kind).index(c.kind), natural_key(c.number)))
+    planned.sort(key=lambda c: (KIND_ORDER[c.kind], natural_key(c.number)))
     return CorrectionsPlan(closing_date, tuple(planned), tuple(gathered.unknown))
 
 

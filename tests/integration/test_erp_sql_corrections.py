@@ -146,3 +146,17 @@ def test_synced_journals_are_the_journal_records_up_to_the_closing_date(uow_fact
     save(uow_factory, synced(Kind.JOURNALS, a), synced(Kind.JOURNALS, b))
     with uow_factory() as uow:
         assert uow.ledger.synced_journals(date(2026, 3, 31)) == {a: "f"}
+
+
+def test_no_allocation_is_proposed_from_a_used_credit_or_to_a_paid_invoice(erp, uow_factory):
+    customer = erp.customer()
+    paid_sale, open_sale = erp.sales_order(customer), erp.sales_order(customer)
+    to_paid = erp.refund(customer, sales_order_id=paid_sale)
+    used = erp.refund(customer, sales_order_id=open_sale)
+    fine = erp.refund(customer, sales_order_id=open_sale)
+    save(uow_factory, synced(Kind.SALES_ORDERS, paid_sale, xero_status="PAID"),
+         synced(Kind.SALES_ORDERS, open_sale, xero_status="AUTHORISED"),
+         synced(Kind.REFUNDS, to_paid), synced(Kind.REFUNDS, used, xero_status="PAID"),
+         synced(Kind.REFUNDS, fine, xero_status="AUTHORISED"))
+    with uow_factory() as uow:
+        assert uow.documents.refunds_to_allocate(date(2026, 12, 31), 10) == [(str(fine), str(open_sale))]

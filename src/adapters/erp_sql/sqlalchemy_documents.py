@@ -88,6 +88,7 @@ from .plugin_tables import FlowStateRow, FlowSumRow, SyncRecordRow
 log = logging.getLogger(__name__)
 
 SYNCED = SyncState.SYNCED.value
+NOT_ALLOCATABLE = ("PAID", "VOIDED", "DELETED")
 IN_CHUNK = 500  # ids per IN (...) list
 
 
@@ -667,7 +668,10 @@ class SqlDocumentSource:
                              sale.erp_id == cast(t.c.sales_order_id, String)))
             .where(t.c.status == SPECS[Kind.REFUNDS].status, t.c.refund_date <= closing_date,
                    t.c.sales_order_id.is_not(None), refund.state == SYNCED, sale.state == SYNCED,
-                   ~refund.fingerprint.startswith("removed:"), ~allocated)
+                   ~refund.fingerprint.startswith("removed:"), ~allocated,
+                   # Nothing to allocate from a used credit, nor to a paid or void invoice (as
+                   # last seen in Xero; a look at Xero's changes keeps that up to date).
+                   refund.xero_status != "PAID", sale.xero_status.not_in(NOT_ALLOCATABLE))
             .order_by(t.c.refund_date, t.c.id)
             .limit(limit)
         )

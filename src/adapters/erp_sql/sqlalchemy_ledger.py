@@ -86,7 +86,8 @@ def _decision(data: dict[str, Any] | None) -> Decision | None:
     return Decision(Choice(data["choice"]), data.get("fingerprint", ""), data.get("by", ""))
 
 
-def _record(row: SyncRecordRow) -> SyncRecord:
+def _record(row: Any) -> SyncRecord:
+    """A record from its row (an ORM row or a Core row: the same names)."""
     return SyncRecord(
         kind=Kind(row.kind),
         erp_id=row.erp_id,
@@ -181,9 +182,11 @@ class SqlSyncLedger:
 
     # ------------------------------------------------------------ records
 
-    def _record_rows(self, *where: Any) -> list[SyncRecordRow]:
-        stmt = select(SyncRecordRow).where(*where).execution_options(populate_existing=True)
-        return list(self.session.scalars(stmt))
+    def _record_rows(self, *where: Any) -> list[Any]:
+        """Rows of the records table as plain Core rows: read-only, no ORM identity map to fill
+        (a plan reads thousands of records; only their values are wanted)."""
+        stmt = select(SyncRecordRow.__table__).where(*where)
+        return list(self.session.execute(stmt))
 
     def records(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, SyncRecord]:
         ids = list(dict.fromkeys(erp_ids))
