@@ -405,11 +405,12 @@ class ScheduleBody(Strict):
 
     cadence: CadenceName = Field(description="`off`, `every` N minutes (from midnight), `daily` "
                                              "at a time, `weekly` on a day at a time")
-    every_minutes: int | None = Field(None, ge=1, le=1440, description="For `every`: minutes "
+    every_minutes: int | None = Field(None, ge=1, le=1440, strict=True, description="For `every`: minutes "
                                       "between syncs, counted from local midnight (at least the "
                                       "host's minimum, 5 by default)")
     at: TimeOfDay | None = Field(None, description="For `daily` and `weekly`")
-    weekday: int | None = Field(None, ge=0, le=6, description="For `weekly`: 0 = Monday … 6 = Sunday")
+    weekday: int | None = Field(None, ge=0, le=6, strict=True,
+                                description="For `weekly`: 0 = Monday … 6 = Sunday")
     closing_rule: ClosingRuleName | None = Field(None, description="The closing date each "
                                                  "scheduled sync uses")
     journal_mode: Literal["draft", "posted"] | None = Field(None, description="Journals only")
@@ -417,7 +418,7 @@ class ScheduleBody(Strict):
 
 class AlertSettingsBody(Strict):
     addresses: list[EmailStr] = Field(max_length=10, description="Where alerts are emailed")
-    every_run: bool = Field(True, description="Alert about every sync that fails or refuses "
+    every_run: bool = Field(True, strict=True, description="Alert about every sync that fails or refuses "
                                               "something (false: scheduled syncs only)")
     digest_at: TimeOfDay | None = Field(None, description="The daily digest's time; null: none")
 
