@@ -492,6 +492,9 @@ class FakeAlertLog:
         mine = [a for a, of in self.state.alerts if a.topic == topic and of is None]
         return mine[-1] if mine else None
 
+    def known(self, keys) -> set[str]:
+        return {a.key for a, _ in self.state.alerts} & set(keys)
+
     def repeat(self, original_id: int, key: str, at: datetime) -> bool:
         if any(a.key == key for a, _ in self.state.alerts):
             return False

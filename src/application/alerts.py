@@ -137,12 +137,28 @@ class WatchRuns:
             self.alerts.raise_(alert)
 
     def sweep(self) -> None:
-        """The last day's ended runs, oldest first (a success ends only earlier alerts)."""
+        """The last day's ended runs, for what the hook at their end could not tell (a run
+        stopped by recovery, a process that died before raising its alert): a kind's latest
+        success ends its earlier alerts; a run that ended badly after it, and was not alerted
+        yet, is. One read of the runs and one of the keys already raised per call."""
         since = self.clock.now() - self.lookback
         with self.uow() as uow:
-            runs = uow.ledger.list_runs(200)
+            runs = [r for r in uow.ledger.list_runs(200)
+                    if not r.is_active and r.finished_at is not None and r.finished_at >= since]
+        succeeded: dict = {}
         for run in sorted(runs, key=lambda r: r.id):
-            if not run.is_active and run.finished_at is not None and run.finished_at >= since:
+            if run.state is RunState.SUCCEEDED:
+                succeeded[run.kind] = run
+        for kind, run in succeeded.items():
+            self.alerts.resolve(run_topic(kind), run.finished_at or self.clock.now())
+        failing = [r for r in sorted(runs, key=lambda r: r.id) if r.state is not RunState.SUCCEEDED
+                   and r.id > (succeeded[r.kind].id if r.kind in succeeded else 0)]
+        if not failing:
+            return
+        with self.uow() as uow:
+            known = uow.alerts.known([f"run:{r.id}" for r in failing])
+        for run in failing:
+            if f"run:{run.id}" not in known:
                 self.run_ended(run)
 
 

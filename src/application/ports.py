@@ -580,6 +580,10 @@ class AlertLog(Protocol):
         """The newest alert of a topic that is not itself a repeat."""
         ...
 
+    def known(self, keys: Sequence[str]) -> set[str]:
+        """Which of these keys were raised already (as alerts or as repeats)."""
+        ...
+
     def repeat(self, original_id: int, key: str, at: datetime) -> bool:
         """Count an occurrence on the original under its own key (False: already counted)."""
         ...

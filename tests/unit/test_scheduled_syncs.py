@@ -428,3 +428,23 @@ def test_the_daily_digest_is_sent_once_at_its_time(world):
     body = digests[0][2]
     assert "Sales orders: 1 run, 3 sent" in body
     assert "Sales orders: Every hour, next 26 Nov 10:00 UTC" in body
+
+
+def test_the_sweep_leaves_out_a_failure_that_a_later_success_put_right(world):
+    world.save()
+    first = world.start_sync.execute(SyncRequest(SO, date(2026, 11, 26), "alice"))
+    world.gateway.connected = False
+    ExecuteRun(world.uow, world.gateway, world.clock).execute(first.id)  # its worker died: no hook
+    world.gateway.connected = True
+    world.store.add(*documents(1, SO, start=date(2026, 11, 4)))
+    second = world.start_sync.execute(SyncRequest(SO, date(2026, 11, 26), "alice"))
+    ExecuteRun(world.uow, world.gateway, world.clock).execute(second.id)
+    assert world.store.state.runs[first.id].state is RunState.ABORTED
+    world.watch.sweep()
+    assert world.alerts_shown() == []
+    third = world.start_sync.execute(SyncRequest(SO, date(2026, 11, 26), "alice"))
+    world.gateway.connected = False
+    ExecuteRun(world.uow, world.gateway, world.clock).execute(third.id)
+    world.watch.sweep()
+    world.watch.sweep()
+    assert [a.key for a in world.alerts_shown()] == [f"run:{third.id}"]

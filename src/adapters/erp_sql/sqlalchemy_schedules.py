@@ -8,6 +8,7 @@ once a concurrent update commits, SQLite writes one at a time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, time
 from typing import Any
 
@@ -128,6 +129,14 @@ class SqlAlertLog:
             select(AlertRow).where(AlertRow.topic == topic, AlertRow.repeat_of.is_(None))
             .order_by(AlertRow.id.desc()).limit(1).execution_options(populate_existing=True))
         return _alert(row) if row is not None else None
+
+    def known(self, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        wanted = list(dict.fromkeys(keys))
+        for start in range(0, len(wanted), 500):
+            found.update(self.session.scalars(
+                select(AlertRow.key).where(AlertRow.key.in_(wanted[start:start + 500]))))
+        return found
 
     def repeat(self, original_id: int, key: str, at: datetime) -> bool:
         original = self.session.get(AlertRow, original_id, populate_existing=True)
