@@ -7,6 +7,8 @@ Singletons. Tests override a provider: `with container.gateway.override(fake): .
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from dependency_injector import containers, providers
 
 from .adapters.erp_sql.engine import make_engine, make_session_factory
@@ -14,11 +16,23 @@ from .adapters.erp_sql.links import ErpLinks
 from .adapters.erp_sql.migrate import upgrade
 from .adapters.erp_sql.sqlalchemy_uow import SqlUnitOfWork
 from .adapters.jobs.in_process_queue import InProcessJobQueue
+from .adapters.jobs.in_process_scheduler import InProcessScheduler, NoScheduler
 from .adapters.jobs.rq_job_queue import RqJobQueue
-from .adapters.offline_gateway import OfflineGateway
+from .adapters.jobs.rq_scheduler import RqScheduler
+from .adapters.mail.smtp_notifier import NoNotifier, SmtpNotifier
+from .adapters.offline_gateway import NoConnectionKeeper, OfflineGateway
 from .adapters.redis_rate_limiter import RedisRateLimiter
-from .adapters.system_clock import SystemClock
+from .adapters.system_clock import SystemClock, host_zone
 from .adapters.xero import InProcessRateLimiter, XeroConnector, XeroSettings, create_xero
+from .application.alerts import (
+    CheckConnection,
+    DeliverAlerts,
+    DismissAlert,
+    KeepConnectionAlive,
+    ListAlerts,
+    SendDigest,
+    WatchRuns,
+)
 from .application.decide_correction import DecideCorrection
 from .application.execute_run import ExecuteRun
 from .application.journal_detail import GetJournalDetail
@@ -27,7 +41,9 @@ from .application.plan_corrections import PlanCorrections
 from .application.post_journals import PostJournals
 from .application.preview_unsynced import PreviewUnsynced
 from .application.recover_runs import ClaimWithRecovery, RecoverRuns
+from .application.run_due import Duties, RunDueSchedules
 from .application.run_job import RunJob
+from .application.schedules import GetSchedules, SaveSchedules
 from .application.settings import GetSettings, SaveMapping
 from .application.start_sync import StartSync
 from .application.status import GetRun, GetRunDetail, GetStatus, ListRuns
@@ -53,6 +69,24 @@ DEFAULTS = {
     # Seconds without a heartbeat before a run counts as stuck (its worker died).
     "run_stale_after": 120,
     "run_heartbeat_every": 0,  # 0: a sixth of run_stale_after
+    # Scheduled syncs and alerts. `scheduler`: in_process (a thread of the web process), rq
+    # (RQ's scheduler on the workers), off (cron calls `accounts-sync run-due`); default: rq
+    # when the job queue is, else in_process.
+    "timezone": "",  # the host's zone (ACCOUNTS_SYNC_TIMEZONE); else the server's own
+    "scheduler": "",
+    "schedule_min_interval": 5,  # minutes: the shortest "every N minutes"
+    "schedule_poll": 60,  # seconds between the embedded scheduler's looks at the schedules
+    "schedule_check_every": 300,  # seconds between the housekeeping calls (alerts, RQ)
+    "console_url": "",  # set by the extension: links in alert emails
+    "smtp_host": "",  # unset: alerts are shown on the console only
+    "smtp_port": 587,
+    "smtp_username": "",
+    "smtp_password": "",
+    "smtp_security": "starttls",  # starttls, ssl or none
+    "smtp_from": "",
+    "smtp_timeout": 10,
+    "alert_budget_below": 500,  # Xero calls left in the day under which an alert goes out
+    "keepalive_days": 7,  # a connection quiet this long gets its tokens refreshed
 }
 
 
@@ -60,7 +94,8 @@ class Container(containers.DeclarativeContainer):
     __self__ = providers.Self()
     config = providers.Configuration()
 
-    clock = providers.Singleton(SystemClock)
+    zone = providers.Singleton(host_zone, config.timezone)
+    clock = providers.Singleton(SystemClock, zone)
     engine = providers.Singleton(make_engine, config.database_url)
     session_factory = providers.Singleton(make_session_factory, engine)
     links = providers.Singleton(ErpLinks, base_url=config.base_url)
@@ -119,6 +154,24 @@ class Container(containers.DeclarativeContainer):
         queue=job_queue,
         stale_after=config.run_stale_after.as_float(),
     )
+
+    # Alerts (email through the Notifier, and the console).
+    notifier = providers.Selector(
+        config.notifier,
+        smtp=providers.Singleton(
+            SmtpNotifier, host=config.smtp_host, port=config.smtp_port.as_int(),
+            username=config.smtp_username, password=config.smtp_password,
+            security=config.smtp_security, sender=config.smtp_from,
+            timeout=config.smtp_timeout.as_float()),
+        none=providers.Singleton(NoNotifier),
+    )
+    deliver_alerts = providers.Factory(DeliverAlerts, uow=unit_of_work.provider, notifier=notifier,
+                                       clock=clock, console_url=config.console_url)
+    watch_runs = providers.Factory(WatchRuns, uow=unit_of_work.provider, alerts=deliver_alerts,
+                                   clock=clock)
+    list_alerts = providers.Factory(ListAlerts, uow=unit_of_work.provider)
+    dismiss_alert = providers.Factory(DismissAlert, uow=unit_of_work.provider, clock=clock)
+
     run_job = providers.Factory(
         RunJob,
         uow=unit_of_work.provider,
@@ -128,6 +181,7 @@ class Container(containers.DeclarativeContainer):
         recover=recover_runs,
         stale_after=config.run_stale_after.as_float(),
         heartbeat_every=config.run_heartbeat_every.as_float(),
+        watch=providers.Callable(lambda watch: watch.run_ended, watch_runs),
     )
 
     plan_corrections = providers.Factory(
@@ -178,6 +232,53 @@ class Container(containers.DeclarativeContainer):
         ValueInventory, uow=unit_of_work.provider, default_currency=config.default_currency
     )
 
+    # Scheduled syncs: RunDueSchedules is called by the scheduler (a thread, or RQ's on the
+    # workers) or by `accounts-sync run-due`; the schedule store fires each due moment once.
+    keeper = providers.Selector(
+        config.gateway,
+        offline=providers.Singleton(NoConnectionKeeper),
+        xero=providers.Callable(lambda pair: pair[0], xero),
+    )
+    check_connection = providers.Factory(
+        CheckConnection, gateway=gateway, alerts=deliver_alerts, clock=clock, zone=zone,
+        budget_below=config.alert_budget_below.as_int(),
+        calls_per_day=providers.Callable(lambda s: s.calls_per_day, xero_settings))
+    keep_connection_alive = providers.Factory(
+        KeepConnectionAlive, gateway=gateway, keeper=keeper, alerts=deliver_alerts, clock=clock,
+        refresh_after=providers.Callable(lambda days: timedelta(days=float(days)),
+                                         config.keepalive_days))
+    send_digest = providers.Factory(SendDigest, uow=unit_of_work.provider, gateway=gateway,
+                                    alerts=deliver_alerts, clock=clock, zone=zone)
+    scheduler = providers.Selector(
+        config.scheduler,
+        in_process=providers.Singleton(
+            InProcessScheduler,
+            tick=providers.Callable(lambda c: lambda: c.run_due_schedules().execute(), __self__),
+            poll=config.schedule_poll.as_float()),
+        rq=providers.Singleton(RqScheduler, redis_url=config.redis_url, queue_name=config.rq_queue),
+        off=providers.Singleton(NoScheduler),
+    )
+    run_due_schedules = providers.Factory(
+        RunDueSchedules,
+        uow=unit_of_work.provider,
+        clock=clock,
+        zone=zone,
+        start_sync=start_sync,
+        scheduler=scheduler,
+        alerts=deliver_alerts,
+        duties=providers.Callable(
+            lambda watch, check, alerts, digest, keep: Duties(
+                every_tick=(watch.sweep, check.execute, alerts.resend),
+                digest=digest.execute, keep_alive=keep.execute),
+            watch_runs, check_connection, deliver_alerts, send_digest, keep_connection_alive),
+        check_every=config.schedule_check_every.as_float(),
+    )
+    get_schedules = providers.Factory(GetSchedules, uow=unit_of_work.provider, zone=zone,
+                                      min_interval=config.schedule_min_interval.as_int())
+    save_schedules = providers.Factory(SaveSchedules, uow=unit_of_work.provider, clock=clock,
+                                       zone=zone, scheduler=scheduler,
+                                       min_interval=config.schedule_min_interval.as_int())
+
 
 def xero_settings_from(settings: dict) -> XeroSettings:
     """`xero_*` settings (prefix-stripped, lower case) → the adapter's own settings."""
@@ -214,6 +315,18 @@ def build_container(settings: dict) -> Container:
         raise ValueError(
             "Set ACCOUNTS_SYNC_REDIS_URL: the RQ job queue and the shared rate limiter live in Redis."
         )
+    if not merged.get("scheduler"):
+        merged["scheduler"] = "rq" if merged["job_queue"] == "rq" else "in_process"
+    elif merged["scheduler"] == "rq" and merged["job_queue"] != "rq":
+        raise ValueError("ACCOUNTS_SYNC_SCHEDULER=rq runs schedules on the RQ workers: set "
+                         "ACCOUNTS_SYNC_REDIS_URL and leave ACCOUNTS_SYNC_JOB_QUEUE unset or 'rq'.")
+    if merged["scheduler"] not in ("in_process", "rq", "off"):
+        raise ValueError(f"ACCOUNTS_SYNC_SCHEDULER '{merged['scheduler']}' is not in_process, rq "
+                         f"or off.")
+    merged.setdefault("notifier", "smtp" if merged.get("smtp_host") else "none")
+    if merged["notifier"] == "smtp" and merged.get("smtp_security") not in ("starttls", "ssl", "none"):
+        raise ValueError(f"ACCOUNTS_SYNC_SMTP_SECURITY '{merged.get('smtp_security')}' is not "
+                         f"starttls, ssl or none.")
     if merged["gateway"] == "xero" and not merged.get("secret_key"):
         raise ValueError(
             "Set ACCOUNTS_SYNC_SECRET_KEY: Xero tokens are encrypted at rest with a key from it."

@@ -50,6 +50,7 @@ from accounts_sync.application.ports import (
     natural_order,
     parse_record_cursor,
 )
+from accounts_sync.domain.alerts import Alert, AlertKind
 from accounts_sync.domain.corrections import SentLine
 from accounts_sync.domain.costs import CostCategory, CostEntry, CostFlow, MovementType, Stage
 from accounts_sync.domain.documents import (
@@ -70,6 +71,7 @@ from accounts_sync.domain.inventory import BatchRef, ProductRef, PurchaseBalance
 from accounts_sync.domain.journals import AccountJournal, journal_key
 from accounts_sync.domain.mapping import AccountMapping
 from accounts_sync.domain.money import ZERO, money, total
+from accounts_sync.domain.schedules import ScheduleEntry
 from accounts_sync.domain.sync import JournalMode, SyncRecord, SyncRun, SyncState
 
 
@@ -91,6 +93,8 @@ class LedgerState:
     owners: dict[int, str | None] = field(default_factory=dict)  # run id → worker holding it
     notes: list[tuple[int, str]] = field(default_factory=list)  # every note a run was given
     xero_changes: dict[tuple[Kind, str], XeroChange] = field(default_factory=dict)
+    schedules: dict[str, ScheduleEntry] = field(default_factory=dict)
+    alerts: list[tuple[Alert, int | None]] = field(default_factory=list)  # (alert, repeat of)
 
 
 @dataclass(frozen=True)
@@ -493,6 +497,104 @@ class FakeSettings:
         self.state.preferences[name] = value
 
 
+class FakeScheduleStore:
+    def __init__(self, state: LedgerState) -> None:
+        self.state = state
+
+    def entries(self) -> dict[str, ScheduleEntry]:
+        return dict(self.state.schedules)
+
+    def save(self, entry: ScheduleEntry) -> None:
+        self.state.schedules[entry.name] = entry
+
+    def fire(self, name: str, seen_due: datetime, next_due: datetime | None, at: datetime) -> bool:
+        entry = self.state.schedules.get(name)
+        if entry is None or entry.next_due_at != seen_due:
+            return False
+        self.state.schedules[name] = replace(entry, next_due_at=next_due, last_due_at=seen_due,
+                                             last_fired_at=at, last_outcome="Starting…",
+                                             last_run_id=None)
+        return True
+
+    def record_outcome(self, name: str, outcome: str, run_id: int | None) -> None:
+        entry = self.state.schedules[name]
+        self.state.schedules[name] = replace(entry, last_outcome=outcome, last_run_id=run_id)
+
+
+class FakeAlertLog:
+    def __init__(self, state: LedgerState) -> None:
+        self.state = state
+
+    def _find(self, alert_id: int) -> int:
+        return next(i for i, (a, _) in enumerate(self.state.alerts) if a.id == alert_id)
+
+    def _update(self, alert_id: int, **changes: object) -> None:
+        i = self._find(alert_id)
+        alert, of = self.state.alerts[i]
+        self.state.alerts[i] = (replace(alert, **changes), of)
+
+    def add(self, alert: Alert) -> Alert | None:
+        if any(a.key == alert.key for a, _ in self.state.alerts):
+            return None
+        stored = replace(alert, id=len(self.state.alerts) + 1)
+        self.state.alerts.append((stored, None))
+        return stored
+
+    def latest(self, topic: str) -> Alert | None:
+        mine = [a for a, of in self.state.alerts if a.topic == topic and of is None]
+        return mine[-1] if mine else None
+
+    def known(self, keys) -> set[str]:
+        return {a.key for a, _ in self.state.alerts} & set(keys)
+
+    def repeat(self, original_id: int, key: str, at: datetime) -> bool:
+        if any(a.key == key for a, _ in self.state.alerts):
+            return False
+        original = self.state.alerts[self._find(original_id)][0]
+        self.state.alerts.append((replace(original, key=key, id=len(self.state.alerts) + 1),
+                                  original_id))
+        self._update(original_id, repeats=original.repeats + 1, last_repeated_at=at)
+        return True
+
+    def resolve(self, topic: str, at: datetime, raised_before: datetime) -> None:
+        for alert, of in list(self.state.alerts):
+            if (alert.topic == topic and of is None and alert.resolved_at is None
+                    and alert.created_at is not None and alert.created_at < raised_before):
+                self._update(alert.id, resolved_at=at)
+
+    def emailed(self, alert_id: int, to: str, at: datetime) -> None:
+        attempts = self.state.alerts[self._find(alert_id)][0].email_attempts
+        self._update(alert_id, emailed_at=at, email_to=to, email_error="",
+                     email_attempts=attempts + 1)
+
+    def email_failed(self, alert_id: int, to: str, error: str) -> None:
+        attempts = self.state.alerts[self._find(alert_id)][0].email_attempts
+        self._update(alert_id, email_to=to, email_error=error, email_attempts=attempts + 1)
+
+    def unsent(self, limit: int, max_attempts: int) -> list[Alert]:
+        return [a for a, of in self.state.alerts if of is None and a.emailed_at is None
+                and a.email_to and a.email_attempts < max_attempts][:limit]
+
+    def recent(self, limit: int, before_id: int | None = None, shown_only: bool = False,
+               digests: bool = False) -> list[Alert]:
+        found = [a for a, of in reversed(self.state.alerts) if of is None
+                 and (before_id is None or a.id < before_id)
+                 and (not shown_only or a.dismissed_at is None)
+                 and (digests or a.kind is not AlertKind.DIGEST)]
+        return found[:limit]
+
+    def dismiss(self, alert_id: int, by: str, at: datetime) -> bool:
+        alert = self.state.alerts[self._find(alert_id)][0]
+        if alert.dismissed_at is not None:
+            return False
+        self._update(alert_id, dismissed_at=at, dismissed_by=by)
+        return True
+
+    def shown(self) -> list[Alert]:
+        """For tests: the alerts themselves (repeats left out), oldest first."""
+        return [a for a, of in self.state.alerts if of is None]
+
+
 class FakeUnitOfWork:
     def __init__(self, store: InMemoryStore) -> None:
         self.store = store
@@ -502,6 +604,8 @@ class FakeUnitOfWork:
         self.documents = FakeDocumentSource(self.store, self._state)
         self.ledger = FakeLedger(self._state)
         self.settings = FakeSettings(self._state)
+        self.schedules = FakeScheduleStore(self._state)
+        self.alerts = FakeAlertLog(self._state)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -697,6 +801,9 @@ class FakeGateway:
         self.crash_after_commit_on_write: int | None = None  # 1-based, corrections' writes
         self.rate_limited_pushes: int = 0  # the next N writes answer 429
         self.connected = True
+        self.needs_reauthorisation = False
+        self.rate_limit_remaining: dict[str, int] = {}
+        self.tokens_refreshed_at: datetime | None = None
         self.push_calls: list[tuple[Kind, int, str]] = []  # (kind, elements, idempotency key)
         self.write_calls: list[tuple[str, int, str]] = []  # (operation, elements, key)
         self.lookups: list[tuple[Kind, int]] = []
@@ -730,7 +837,10 @@ class FakeGateway:
     def connection(self) -> Connection | None:
         if not self.connected:
             return None
-        return Connection(self.chart_.organisation.tenant_id, self.chart_.organisation.name)
+        return Connection(self.chart_.organisation.tenant_id, self.chart_.organisation.name,
+                          needs_reauthorisation=self.needs_reauthorisation,
+                          rate_limit_remaining=dict(self.rate_limit_remaining),
+                          tokens_refreshed_at=self.tokens_refreshed_at)
 
     def web_url(self, kind: Kind, xero_id: str) -> str:
         return f"https://xero.test/{kind.value}/{xero_id}"
@@ -1219,14 +1329,17 @@ def _erp_id_of(item: object) -> str:
 
 
 class FakeClock:
-    def __init__(self, now: datetime | None = None) -> None:
+    """`zone`: the host's time zone today() is read in (UTC when not given)."""
+
+    def __init__(self, now: datetime | None = None, zone=None) -> None:
         self._now = now or datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+        self.zone = zone
 
     def now(self) -> datetime:
         return self._now
 
     def today(self) -> date:
-        return self._now.date()
+        return self._now.astimezone(self.zone).date() if self.zone else self._now.date()
 
     def advance(self, **kwargs: float) -> None:
         self._now += timedelta(**kwargs)
@@ -1238,6 +1351,50 @@ class FakeJobQueue:
 
     def enqueue(self, run_id: int) -> None:
         self.enqueued.append(run_id)
+
+
+class FakeScheduler:
+    def __init__(self) -> None:
+        self.planned: list[datetime] = []
+
+    def plan(self, at: datetime) -> None:
+        self.planned.append(at)
+
+
+class FakeNotifier:
+    """Email in memory; `down` makes every send fail as an unreachable server would."""
+
+    def __init__(self, configured: bool = True) -> None:
+        self.configured = configured
+        self.sent: list[tuple[tuple[str, ...], str, str]] = []
+        self.down = False
+
+    def send(self, to, subject: str, body: str) -> None:
+        from accounts_sync.application.ports import NotificationFailed
+
+        if self.down:
+            raise NotificationFailed("The mail server did not answer (connection refused).")
+        self.sent.append((tuple(to), subject, body))
+
+
+class FakeKeeper:
+    """Refreshes the fake connection's tokens (or fails as Xero would)."""
+
+    def __init__(self, clock: FakeClock, gateway: FakeGateway | None = None) -> None:
+        self.clock = clock
+        self.gateway = gateway
+        self.refreshed_at: datetime | None = None
+        self.calls = 0
+        self.fail: BaseException | None = None
+
+    def keep_alive(self) -> datetime | None:
+        self.calls += 1
+        if self.fail is not None:
+            raise self.fail
+        self.refreshed_at = self.clock.now()
+        if self.gateway is not None:
+            self.gateway.tokens_refreshed_at = self.refreshed_at
+        return self.refreshed_at
 
 
 class FakeTokenStore:

@@ -77,3 +77,10 @@ class OfflineGateway:
     @contextmanager
     def observe(self, listener: Callable[[str], None]) -> Iterator[None]:
         yield
+
+
+class NoConnectionKeeper:
+    """Offline: there is no connection to keep alive."""
+
+    def keep_alive(self) -> None:
+        return None

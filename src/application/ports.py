@@ -11,14 +11,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol, Self
 
+from ..domain.alerts import Alert
 from ..domain.corrections import SentLine
 from ..domain.costs import CostEntry, CostFlow, MovementType
 from ..domain.documents import DocumentSummary, Kind, TrackingRef, TradeDocument
-from ..domain.errors import InvalidRequest
+from ..domain.errors import AccountsSyncError, InvalidRequest
 from ..domain.inventory import PurchaseBalance, StockBalance
 from ..domain.journals import AccountJournal
 from ..domain.mapping import AccountMapping
 from ..domain.money import ZERO
+from ..domain.schedules import ScheduleEntry
 from ..domain.sync import JournalMode, SyncRecord, SyncRun
 
 # ---------------------------------------------------------------- values crossing the ports
@@ -207,6 +209,9 @@ class Connection:
     connected_at: datetime | None = None
     needs_reauthorisation: bool = False
     rate_limit_remaining: dict[str, int] = field(default_factory=dict)
+    # When Xero last issued the refresh token (it lapses after 60 days unused): what the
+    # keep-alive looks at.
+    tokens_refreshed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -566,12 +571,71 @@ class SettingsStore(Protocol):
     def set_preference(self, name: str, value: str) -> None: ...
 
 
+class ScheduleStore(Protocol):
+    """Schedules (per kind, and the digest and keep-alive duties) with their next firing.
+
+    `fire` is the exactly-once step: one conditional update moves the next firing on only if
+    it is still the one the caller saw, so of several processes that see a schedule due, one
+    fires it."""
+
+    def entries(self) -> dict[str, ScheduleEntry]: ...
+
+    def save(self, entry: ScheduleEntry) -> None:
+        """Insert or replace a schedule (what a person set) and its next firing."""
+        ...
+
+    def fire(self, name: str, seen_due: datetime, next_due: datetime | None, at: datetime) -> bool:
+        """Compare-and-set: True for the one caller that moved `seen_due` on to `next_due`."""
+        ...
+
+    def record_outcome(self, name: str, outcome: str, run_id: int | None) -> None: ...
+
+
+class AlertLog(Protocol):
+    """Alerts raised, one per key, with what became of their email."""
+
+    def add(self, alert: Alert) -> Alert | None:
+        """Store it unless its key exists (then None): whoever stores it first sends it."""
+        ...
+
+    def latest(self, topic: str) -> Alert | None:
+        """The newest alert of a topic that is not itself a repeat."""
+        ...
+
+    def known(self, keys: Sequence[str]) -> set[str]:
+        """Which of these keys were raised already (as alerts or as repeats)."""
+        ...
+
+    def repeat(self, original_id: int, key: str, at: datetime) -> bool:
+        """Count an occurrence on the original under its own key (False: already counted)."""
+        ...
+
+    def resolve(self, topic: str, at: datetime, raised_before: datetime) -> None:
+        """The topic's alerts raised before that moment are over (a later run succeeded)."""
+        ...
+
+    def emailed(self, alert_id: int, to: str, at: datetime) -> None: ...
+
+    def email_failed(self, alert_id: int, to: str, error: str) -> None: ...
+
+    def unsent(self, limit: int, max_attempts: int) -> list[Alert]: ...
+
+    def recent(self, limit: int, before_id: int | None = None, shown_only: bool = False,
+               digests: bool = False) -> list[Alert]:
+        """Newest first; `shown_only`: not dismissed; digests are left out unless asked."""
+        ...
+
+    def dismiss(self, alert_id: int, by: str, at: datetime) -> bool: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction; rolls back on exit unless commit() was called."""
 
     documents: DocumentSource
     ledger: SyncLedger
     settings: SettingsStore
+    schedules: ScheduleStore
+    alerts: AlertLog
 
     def __enter__(self) -> Self: ...
 
@@ -698,6 +762,39 @@ class TokenStore(Protocol):
 
 class JobQueue(Protocol):
     def enqueue(self, run_id: int) -> None: ...
+
+
+class Scheduler(Protocol):
+    """What makes RunDueSchedules happen on time: a thread of the web process (embedded), or
+    RQ's scheduler on the workers (Redis). Several may run at once; the store's `fire` keeps
+    each firing to one."""
+
+    def plan(self, at: datetime) -> None:
+        """Have RunDueSchedules called at `at` (or soon after), besides any earlier plan."""
+        ...
+
+
+class NotificationFailed(AccountsSyncError):
+    code = "notification_failed"
+
+
+class Notifier(Protocol):
+    """Sends alerts to people (email). Raises NotificationFailed with a plain reason."""
+
+    @property
+    def configured(self) -> bool: ...
+
+    def send(self, to: Sequence[str], subject: str, body: str) -> None: ...
+
+
+class ConnectionKeeper(Protocol):
+    """Keeps the accounting connection alive while nothing is synced (Xero's refresh token
+    lapses after 60 days unused)."""
+
+    def keep_alive(self) -> datetime | None:
+        """Refresh the tokens now; when Xero issued them (None: nothing connected). Raises
+        ReauthorisationNeeded when Xero refuses, GatewayUnavailable when it cannot be asked."""
+        ...
 
 
 class Clock(Protocol):

@@ -106,9 +106,12 @@ class RunJob:
         recover: RecoverRuns | None = None,
         stale_after: float = DEFAULT_STALE_AFTER,
         heartbeat_every: float | None = None,
+        watch: Callable[[SyncRun], None] | None = None,
     ) -> None:
-        """`execute_run(gateway=...)` builds an ExecuteRun on the given gateway (a provider)."""
+        """`execute_run(gateway=...)` builds an ExecuteRun on the given gateway (a provider);
+        `watch(run)` hears each run this worker ended (the alerts)."""
         self.uow = uow
+        self.watch = watch
         self.gateway = gateway
         self.clock = clock
         self.execute_run = execute_run
@@ -143,7 +146,9 @@ class RunJob:
                                 name=f"accounts-sync-heartbeat-{run_id}", daemon=True)
         beat.start()
         try:
-            return self.execute_run(gateway=FencedGateway(self.gateway, lost, run_id)).execute(run_id)
+            ended = self.execute_run(gateway=FencedGateway(self.gateway, lost, run_id)).execute(run_id)
+            self._tell(ended)
+            return ended
         except RunTakenOver:
             log.warning("run %s was taken over by another worker; this worker stopped sending", run_id)
             with self.uow() as uow:
@@ -151,6 +156,14 @@ class RunJob:
         finally:
             stop.set()
             beat.join()
+
+    def _tell(self, run: SyncRun) -> None:
+        if self.watch is None or run.is_active:
+            return
+        try:
+            self.watch(run)
+        except Exception:  # an alert that cannot be raised never changes the run
+            log.exception("run %s: could not raise its alerts", run.id)
 
     def _recover_others(self) -> None:
         if self.recover is None:

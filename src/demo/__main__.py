@@ -38,17 +38,26 @@ def main(argv: list[str] | None = None) -> int:
         print("Demo database ready.")
         return 0
 
+    from dataclasses import replace
+
+    from ..web import start_scheduler
+    from .mail_catcher import DEFAULT_PORT, start_catcher
+
+    catcher = start_catcher(settings.instance / "mail", settings.smtp_port or DEFAULT_PORT)
+    settings = replace(settings, smtp_port=catcher.port)
     try:
         app = create_demo_app(settings)
     except ConfigurationError as error:
         print(f"The demo cannot start: {error}", file=sys.stderr)
         return 1
+    start_scheduler(app)  # scheduled syncs and alerts from the start, not the first page
     url = f"http://127.0.0.1:{settings.port}"
     print(
         f"\nAccounts Sync demo: {url}/accounts/sync/\n"
         f"  log in as accountant / accountant   (can view costs)\n"
         f"  or        cellarhand / cellarhand   (cannot: gets 403)\n"
         f"  Xero sandbox: {url}/xero-sandbox/\n"
+        f"  mail caught on 127.0.0.1:{catcher.port}: {url}/mail (files in {catcher.folder})\n"
         f"  secret key: {settings.secret_note}\n"
         f"Press Ctrl+C to stop.",
         flush=True,

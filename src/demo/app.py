@@ -29,6 +29,8 @@ class DemoSettings:
     redis_url: str = ""  # set: runs go to RQ workers and the Xero budget is shared in Redis
     secret_note: str = ""  # where the secret key came from, for the start-up lines
     sandbox_test_hooks: bool = False  # DEMO_SANDBOX_TEST_HOOKS=1: the e2e tests read its state
+    smtp_port: int = 0  # the local mail catcher's port (0: no catcher; mail is not sent)
+    schedule_min_interval: int = 5  # DEMO_SCHEDULE_MIN_INTERVAL: minutes (the e2e test: 1)
 
     @classmethod
     def from_env(cls) -> DemoSettings:
@@ -49,6 +51,8 @@ class DemoSettings:
             redis_url=os.environ.get("ACCOUNTS_SYNC_REDIS_URL", ""),
             secret_note=note,
             sandbox_test_hooks=os.environ.get("DEMO_SANDBOX_TEST_HOOKS") == "1",
+            smtp_port=int(os.environ.get("DEMO_SMTP_PORT", "0") or 0),
+            schedule_min_interval=int(os.environ.get("DEMO_SCHEDULE_MIN_INTERVAL", "5")),
         )
 
 
@@ -94,10 +98,27 @@ def create_demo_app(settings: DemoSettings | None = None) -> Flask:
         redis_url=settings.redis_url,
         # The winery keeps its books in the Barossa: times read in Adelaide's clock.
         timezone=os.environ.get("ACCOUNTS_SYNC_TIMEZONE", "Australia/Adelaide"),
+        # Alerts go to the demo's local mail catcher (`serve` starts it), never off the machine.
+        **({"smtp_host": "127.0.0.1", "smtp_port": settings.smtp_port, "smtp_security": "none",
+            "smtp_from": DEMO_MAIL_FROM} if settings.smtp_port else {}),
+        schedule_min_interval=settings.schedule_min_interval,
     )
     app.config["DEMO_SETTINGS"] = settings
     mount_sandbox(app, settings)
+    mount_mail(app, settings)
     return app
+
+
+DEMO_MAIL_FROM = "Accounts Sync <accounts-sync@barossa-ridge.example>"
+
+
+def mount_mail(app: Flask, settings: DemoSettings) -> None:
+    """The ERP's Mail page: what the local catcher (instance/mail/) received."""
+    from .mail_catcher import mail
+
+    app.config["DEMO_MAIL_DIR"] = str(settings.instance / "mail")
+    app.config["DEMO_SMTP_PORT"] = settings.smtp_port
+    app.register_blueprint(mail)
 
 
 def mount_sandbox(app: Flask, settings: DemoSettings) -> None:

@@ -462,9 +462,10 @@ def _main_menu(endpoint: str) -> list[MenuEntry]:
         ("Products", "host.products", ("host.product",)),
         ("Operations", "host.operations", ("host.operation",)),
         ("Cost entries", "host.cost_entries", ()),
+        ("Mail", "demo_mail.inbox", ("demo_mail.message",)),  # when the mail catcher is on
     )
     return [MenuEntry(text, url_for(name), endpoint == name or endpoint in also)
-            for text, name, also in items]
+            for text, name, also in items if name in current_app.view_functions]
 
 
 # --------------------------------------------------------------------------- errors

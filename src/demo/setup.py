@@ -56,6 +56,8 @@ def prepare_demo(engine: Engine, today: date | None = None, scale: float = 1.0) 
         settings = SqlSettingsStore(session)
         if not settings.mapping().stage_accounts:
             settings.save_mapping(DEMO_MAPPING)
+            # The demo's bookkeeper gets the alerts (in the local mail catcher: /mail).
+            settings.set_preference("alert_addresses", "accounts@barossa-ridge.example")
             session.commit()
 
 

@@ -32,14 +32,18 @@ from ..application.journal_detail import JournalDetailRequest
 from ..application.list_unsynced import ListRequest
 from ..application.plan_corrections import CorrectionsRequest
 from ..application.preview_unsynced import PreviewRequest
+from ..application.schedules import digest_from_field, schedule_from_fields
 from ..application.start_sync import SyncRequest
 from ..domain.corrections import Choice
 from ..domain.documents import Kind
 from ..domain.errors import InvalidClosingDate, InvalidRequest, RunAlreadyActive
+from ..domain.schedules import AlertSettings as AlertChoice
+from ..domain.schedules import SchedulesRequest
 from ..domain.sync import JournalMode
 from . import api_models as m
 from .corrections import correction_json, corrections_json
 from .presenters import document_list_json, journal_detail_json, preview_json, run_json, status_json
+from .schedule_form import alert_json, alert_settings_json, schedules_json
 from .services import container
 from .valuation import valuation_json, valuation_request
 
@@ -299,6 +303,57 @@ def inventory_valuation(query: m.ValuationQuery) -> Any:
         query.closing_date.isoformat() if query.closing_date else None,
         query.period_start.isoformat() if query.period_start else None, today))
     return jsonify(valuation_json(result))
+@operation("/api/schedules", "getSchedules",
+           responses={200: (m.Schedules, "Each kind's schedule, its next and last firing")})
+def schedules() -> Any:
+    """Scheduled syncs: each kind's schedule, when it fires next and what it did last
+    Times of day are in the host's zone (`time_zone`); moments are UTC."""
+    return jsonify(schedules_json(container().get_schedules().execute()))
+
+
+@operation("/api/schedules/<kind>", "setSchedule", method="PUT", path=m.ScheduleKindPath,
+           body=m.ScheduleBody,
+           responses={200: (m.Schedules, "Saved; every schedule as it now stands")},
+           errors={422: "Refused (e.g. more often than the minimum interval): every problem listed"})
+def set_schedule(path: m.ScheduleKindPath, body: m.ScheduleBody) -> Any:
+    """Set one kind's schedule
+    The same rules as Settings: a scheduled sync claims its run like the Sync button (a run
+    already going is joined), and checks and refuses what a manual one would."""
+    services = container()
+    plan = services.get_schedules().execute()
+    current = plan.entry(Kind(path.kind)).schedule
+    schedule, unreadable = schedule_from_fields(
+        path.kind, body.cadence, "" if body.every_minutes is None else str(body.every_minutes),
+        body.at or "", "" if body.weekday is None else str(body.weekday),
+        body.closing_rule or "", body.journal_mode or "", current=current)
+    others = tuple(e.schedule for e in plan.kinds if e.name != path.kind)
+    saved = services.save_schedules().execute(
+        SchedulesRequest((*others, schedule), plan.alerts), _user_name(), unreadable)
+    return jsonify(schedules_json(saved))
+
+
+@operation("/api/alerts/settings", "setAlertSettings", method="PUT", body=m.AlertSettingsBody,
+           responses={200: (m.AlertSettings, "Saved")},
+           errors={422: "Refused: every problem listed"})
+def set_alert_settings(body: m.AlertSettingsBody) -> Any:
+    """Where alerts are emailed, which syncs they are about, and the daily digest's time"""
+    services = container()
+    plan = services.get_schedules().execute()
+    digest_at, unreadable = digest_from_field(body.digest_at or "")
+    choice = AlertChoice(tuple(str(a) for a in body.addresses), body.every_run, digest_at)
+    saved = services.save_schedules().execute(
+        SchedulesRequest(tuple(e.schedule for e in plan.kinds), choice), _user_name(), unreadable)
+    return jsonify(alert_settings_json(saved.alerts))
+
+
+@operation("/api/alerts", "listAlerts", query=m.AlertsQuery,
+           responses={200: (m.Alerts, "Newest first, a page at a time")})
+def alerts(query: m.AlertsQuery) -> Any:
+    """Alerts: syncs that stopped or left documents out, re-authorisation, the day's calls
+    Pass the last alert's id as `before` for the next page. Repeats of the same thing are
+    counted on the first (`repeats`), not listed again."""
+    found = container().list_alerts().execute(limit=_page_size(), before_id=query.before)
+    return jsonify({"alerts": [alert_json(a) for a in found]})
 
 
 @operation("/api/openapi.json", "getOpenApi",

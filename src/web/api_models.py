@@ -11,7 +11,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
 
 
 def _iso_day(value: object) -> object:
@@ -68,7 +68,8 @@ class ErrorDetail(BaseModel):
     code: str = Field(description="Stable, machine-readable: `invalid_request`, `not_found`, "
                                   "`csrf_failed`, `run_already_active`, `sync_refused`, ...")
     message: str = Field(description="One plain sentence for a person: what, why, what to do.")
-    problems: list[Problem] | None = Field(None, description="`sync_refused`: every problem")
+    problems: list[Problem] | None = Field(None, description="`sync_refused`, "
+                                           "`schedules_refused`: every problem")
     run_id: int | None = Field(None, description="`run_already_active`: the run going on")
 
 
@@ -499,3 +500,101 @@ class InventoryValuation(BaseModel):
 
 
 ErrorDetail.model_rebuild()
+
+
+# ----------------------------------------------------------------------------- schedules, alerts
+
+ScheduledKind = Literal["sales_orders", "purchase_orders", "refunds", "journals", "corrections"]
+CadenceName = Literal["off", "every", "daily", "weekly"]
+ClosingRuleName = Literal["today", "yesterday", "end_of_last_month"]
+TimeOfDay = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                                 description="A time of day in the host's zone, 24-hour HH:MM",
+                                 examples=["06:30"])]
+Moment = datetime | None
+
+
+class ScheduleKindPath(Strict):
+    kind: ScheduledKind
+
+
+class ScheduleBody(Strict):
+    """What is not given keeps its saved value."""
+
+    cadence: CadenceName = Field(description="`off`, `every` N minutes (from midnight), `daily` "
+                                             "at a time, `weekly` on a day at a time")
+    every_minutes: int | None = Field(None, ge=1, le=1440, strict=True, description="For `every`: minutes "
+                                      "between syncs, counted from local midnight (at least the "
+                                      "host's minimum, 5 by default)")
+    at: TimeOfDay | None = Field(None, description="For `daily` and `weekly`")
+    weekday: int | None = Field(None, ge=0, le=6, strict=True,
+                                description="For `weekly`: 0 = Monday … 6 = Sunday")
+    closing_rule: ClosingRuleName | None = Field(None, description="The closing date each "
+                                                 "scheduled sync uses")
+    journal_mode: Literal["draft", "posted"] | None = Field(None, description="Journals only")
+
+
+class AlertSettingsBody(Strict):
+    addresses: list[EmailStr] = Field(max_length=10, description="Where alerts are emailed")
+    every_run: bool = Field(True, strict=True, description="Alert about every sync that fails or refuses "
+                                              "something (false: scheduled syncs only)")
+    digest_at: TimeOfDay | None = Field(None, description="The daily digest's time; null: none")
+
+
+class AlertsQuery(Strict):
+    before: Id | None = Field(None, description="Only alerts with a smaller id (the next page)")
+
+
+class Schedule(BaseModel):
+    kind: str
+    cadence: CadenceName
+    every_minutes: int
+    at: str
+    weekday: int
+    closing_rule: ClosingRuleName
+    journal_mode: Literal["DRAFT", "POSTED"]
+    description: str = Field(examples=["Every 15 minutes", "Weekly on Monday at 06:00"])
+    next_due_at: Moment = Field(description="The next firing (UTC); null when off")
+    last_due_at: Moment
+    last_fired_at: Moment
+    last_outcome: str = Field(description="What the last firing did: the run it started or "
+                                          "joined, or why it sent nothing")
+    last_run_id: int | None
+    updated_by: str
+    updated_at: Moment
+
+
+class AlertSettings(BaseModel):
+    addresses: list[str]
+    every_run: bool
+    digest_at: str | None
+
+
+class Schedules(BaseModel):
+    time_zone: str = Field(examples=["Australia/Adelaide"])
+    min_interval_minutes: int
+    schedules: list[Schedule]
+    alerts: AlertSettings
+    digest: Schedule
+    keep_alive: Schedule
+
+
+class Alert(BaseModel):
+    id: int
+    kind: Literal["run_stopped", "run_failed", "schedule_failed", "reauthorisation", "budget_low",
+                  "connection_lapsing", "digest"]
+    label: str
+    subject: str
+    body: str
+    link: str = Field(description="The console page it is about, relative to the console")
+    created_at: Moment
+    repeats: int = Field(description="Later occurrences of the same thing (not emailed again)")
+    last_repeated_at: Moment
+    resolved_at: Moment
+    dismissed_at: Moment
+    email_to: list[str]
+    emailed_at: Moment
+    email_error: str
+
+
+class Alerts(BaseModel):
+    alerts: list[Alert]

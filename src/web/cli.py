@@ -1,4 +1,5 @@
-"""`flask accounts-sync ...`: preview, sync, post-journals, status, migrate, worker, recover.
+"""`flask accounts-sync ...`: preview, sync, post-journals, status, migrate, worker, recover,
+run-due, schedule list.
 
 Bad input and refusals exit non-zero with one plain sentence; never a traceback.
 """
@@ -32,6 +33,7 @@ from ..domain.money import format_money
 from ..domain.sync import JournalMode, RunState, parse_closing_date
 from .corrections import corrections_json
 from .presenters import preview_json, status_json
+from .schedule_form import schedules_json
 from .services import container, state
 from .valuation import valuation_csv, valuation_json, valuation_request
 
@@ -246,6 +248,71 @@ def migrate_command() -> None:
     click.echo("Accounts Sync tables are up to date.")
 
 
+@cli.command("run-due")
+@click.option("--verbose", "-v", is_flag=True, help="Also say when nothing was due.")
+@plain_errors
+def run_due_command(verbose: bool) -> None:
+    """Start the scheduled syncs that are due (for cron on hosts without workers: safe to run
+    as often as you like, from several machines; each due sync starts once)."""
+    services = container()
+    result = services.run_due_schedules().execute()
+    zone = services.zone()
+    for fired in result.fired:
+        due = fired.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+        click.echo(f"{fired.name} (due {due}): {fired.outcome}")
+    started = [f.run_id for f in result.fired if f.run_id and f.outcome.startswith("Started")]
+    if started and services.config.job_queue() == "in_process":
+        # No separate workers: the runs were handed to this process's own runner.
+        for run_id in started:
+            services.job_queue().wait(run_id)
+            done = services.get_run().execute(run_id)
+            click.echo(f"Run {done.id} {done.state.value}: {done.message}")
+    if not result.fired and verbose:
+        nxt = result.next_due.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if result.next_due \
+            else "nothing is scheduled"
+        click.echo(f"Nothing was due. Next: {nxt}.")
+
+
+@cli.group("schedule")
+def schedule_group() -> None:
+    """Scheduled syncs (set them in Settings, Schedules and alerts)."""
+
+
+@schedule_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@plain_errors
+def schedule_list_command(as_json: bool) -> None:
+    """Each kind's schedule, its next and last firing, and where alerts go."""
+    services = container()
+    plan = services.get_schedules().execute()
+    if as_json:
+        click.echo(json.dumps(schedules_json(plan), indent=2))
+        return
+    zone = services.zone()
+
+    def when(moment) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if moment else "-"
+
+    click.echo(f"Times in {plan.zone_name}.")
+    click.echo(f"{'Kind':<17}{'Schedule':<34}{'Closing date':<19}{'Next':<23}Last")
+    for entry in plan.kinds:
+        s = entry.schedule
+        described = s.describe() + (f" ({s.journal_mode.value.lower()})"
+                                    if s.name == "journals" and s.is_on else "")
+        last = f"{when(entry.last_fired_at)}: {entry.last_outcome}" if entry.last_fired_at else "-"
+        click.echo(f"{s.name:<17}{described:<34}{s.closing_rule.label if s.is_on else '-':<19}"
+                   f"{when(entry.next_due_at) if s.is_on else '-':<23}{last}")
+    alerts = plan.alerts
+    click.echo(f"Alerts to: {', '.join(alerts.addresses) or 'nobody (console only)'}; about "
+               f"{'every sync' if alerts.every_run else 'scheduled syncs only'}; daily digest "
+               f"{alerts.digest_at.strftime('%H:%M') if alerts.digest_at else 'off'}"
+               + ("" if services.notifier().configured else
+                  " (email is not set up: ACCOUNTS_SYNC_SMTP_HOST)") + ".")
+    keep = plan.keep_alive
+    if keep.last_fired_at:
+        click.echo(f"Xero keep-alive, last checked {when(keep.last_fired_at)}: {keep.last_outcome}")
+
+
 @cli.command("worker")
 @click.option("--burst", is_flag=True, help="Quit when the queue is empty (scripts, tests).")
 @click.option("--simple", is_flag=True,
@@ -267,15 +334,28 @@ def worker_command(burst: bool, simple: bool, name: str | None) -> None:
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     _report_recovered(services.recover_runs().execute())
     queue_name = services.config.rq_queue()
+    scheduled = services.config.scheduler() == "rq"
     worker = build_worker(
         settings["redis_url"],
         queue_name,
         mode="simple" if simple else "fork",
         runner=lambda run_id: services.run_job().execute(run_id),
         name=name,
+        ticker=lambda: services.run_due_schedules().execute(),
+        # Plans the scheduled syncs again every maintenance pass (Redis may have lost them).
+        on_maintenance=(lambda: services.scheduler().start()) if scheduled else None,
     )
     click.echo(f"Accounts Sync worker {worker.name} on queue {queue_name}")
-    worker.work(burst=burst, logging_level="INFO")
+    if scheduled:
+        # What fell due while no worker ran fires now, and the next firing is planned in Redis.
+        try:
+            for fired in services.run_due_schedules().execute().fired:
+                click.echo(f"{fired.name}: {fired.outcome}")
+        except AccountsSyncError as error:
+            click.echo(f"Scheduled syncs not started: {error.message}", err=True)
+    # RQ's scheduler runs beside the workers (one per queue holds its lock) and moves each
+    # planned call onto the queue when it is due.
+    worker.work(burst=burst, logging_level="INFO", with_scheduler=scheduled)
 
 
 @cli.command("recover")

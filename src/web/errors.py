@@ -21,6 +21,7 @@ from ..domain.errors import (
     RunAlreadyActive,
     SyncRefused,
 )
+from ..domain.schedules import SchedulesRefused
 from .permissions import wants_json
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ STATUS = [  # most specific first
     (NotConnected, 409),
     (ReauthorisationNeeded, 409),
     (SyncRefused, 422),
+    (SchedulesRefused, 422),
     (InvalidTransition, 409),
     (NotFound, 404),
     (InvalidRequest, 400),
@@ -64,7 +66,7 @@ def register_error_handlers(blueprint: Blueprint) -> None:
     @blueprint.errorhandler(AccountsSyncError)
     def _known(error: AccountsSyncError) -> Any:
         details = {}
-        if isinstance(error, SyncRefused):
+        if isinstance(error, (SyncRefused, SchedulesRefused)):
             details["problems"] = [{"code": p.code, "message": p.message} for p in error.problems]
         if isinstance(error, RunAlreadyActive):
             details["run_id"] = error.run_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,9 +14,10 @@ from .cli import cli
 from .services import EXTENSION_KEY, State, container, state
 from .views import make_blueprint
 
-__all__ = ["AccountsSync", "ConfigurationError", "State", "container", "state"]
+__all__ = ["AccountsSync", "ConfigurationError", "State", "container", "start_scheduler", "state"]
 
 PREFIX = "ACCOUNTS_SYNC_"
+log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "ACCOUNTS_SYNC_URL_PREFIX": "/accounts/sync",
@@ -27,7 +29,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
 
 # Keys that configure the web layer itself, not the container.
 _WEB_ONLY = {"URL_PREFIX", "BASE_TEMPLATE", "PERMISSION", "PERMISSION_CHECK", "PAGE_SIZE",
-             "CONTENT_SECURITY_POLICY", "TIMEZONE", "TZINFO"}
+             "CONTENT_SECURITY_POLICY", "TZINFO"}
 
 
 class ConfigurationError(RuntimeError):
@@ -62,6 +64,10 @@ class AccountsSync:
             for key, value in app.config.items()
             if key.startswith(PREFIX) and key[len(PREFIX):] not in _WEB_ONLY
         }
+        # Links in alert emails lead to the console.
+        settings.setdefault("console_url", str(app.config["ACCOUNTS_SYNC_BASE_URL"]).rstrip("/")
+                            + "/" + str(app.config["ACCOUNTS_SYNC_URL_PREFIX"]).strip("/"))
+        settings["timezone"] = str(app.config.get("ACCOUNTS_SYNC_TIMEZONE") or "")
         try:
             services = build_container(settings)
         except ValueError as error:
@@ -73,6 +79,27 @@ class AccountsSync:
         headers.install(blueprint)
         app.register_blueprint(blueprint, url_prefix=app.config["ACCOUNTS_SYNC_URL_PREFIX"])
         app.cli.add_command(cli)
+        # Schedules fire from the first request on (not in CLI commands, which build the app
+        # too): a thread of this process, or a call planned on RQ's scheduler for the workers.
+        app.before_request(lambda: _start_once(app))
+
+
+def start_scheduler(app: Flask) -> None:
+    """Start the scheduled syncs now rather than at the first request (a host's boot code)."""
+    _start_once(app, force=True)
+
+
+def _start_once(app: Flask, force: bool = False) -> None:
+    current = app.extensions[EXTENSION_KEY]
+    if current.scheduler_started and not force:
+        scheduler = current.container.scheduler()
+        if getattr(scheduler, "running", True):  # a forked process lost the thread: again
+            return
+    current.scheduler_started = True
+    try:
+        current.container.scheduler().start()
+    except Exception:  # never let the scheduler stop the host's page
+        log.exception("Accounts Sync could not start its scheduler")
 
 
 def _time_zone(name: Any) -> Any:

@@ -20,6 +20,7 @@ EXTENSION_KEY = "accounts_sync"
 class State:
     container: Container
     settings: dict[str, Any]
+    scheduler_started: bool = False
 
 
 def state() -> State:

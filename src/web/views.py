@@ -31,6 +31,7 @@ from ..domain.costs import Stage
 from ..domain.documents import TRADE_KINDS, Kind
 from ..domain.errors import InvalidRequest, MappingRefused, RunAlreadyActive
 from ..domain.money import money
+from ..domain.schedules import SCHEDULED_KINDS, SchedulesRefused
 from ..domain.sync import JournalMode, SyncRun, parse_closing_date
 from . import api, csrf, valuation
 from .api_models import MAX_ID
@@ -55,6 +56,7 @@ from .presenters import (
     split_unconfirmed,
     what_to_do,
 )
+from .schedule_form import CADENCES, CLOSING_RULES, DAYS, field_name, schedules_from_form
 from .services import container, state
 
 
@@ -94,6 +96,11 @@ def make_blueprint() -> Blueprint:
             "split_unconfirmed": split_unconfirmed,
             "time_zone_name": time_zone_name,
             "form_field": form_field,
+            "scheduled_kinds": SCHEDULED_KINDS,
+            "cadences": CADENCES,
+            "closing_rules": CLOSING_RULES,
+            "weekdays": DAYS,
+            "schedule_field": field_name,
         }
 
     bp.add_app_template_filter(as_money, "as_money")
@@ -119,6 +126,10 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule("/inventory-valuation", "inventory_valuation", valuation.inventory_valuation)
     bp.add_url_rule("/inventory-valuation.csv", "inventory_valuation_csv",
                     valuation.inventory_valuation_csv)
+    bp.add_url_rule("/settings/schedules", "save_schedules", save_schedules, methods=["POST"])
+    bp.add_url_rule("/alerts", "alerts", alerts_page)
+    bp.add_url_rule(f"/alerts/<int(max={MAX_ID}):alert_id>/dismiss", "dismiss_alert",
+                    dismiss_alert, methods=["POST"])
     bp.add_url_rule("/xero/connect", "xero_connect", xero_connect, methods=["POST"])
     bp.add_url_rule("/xero/callback", "xero_callback", xero_callback)
     bp.add_url_rule("/xero/tenant", "xero_tenant", xero_tenant, methods=["POST"])
@@ -232,7 +243,14 @@ def console() -> Any:
     status = container().get_status().execute(with_chart=True)
     today = container().clock().today()
     return render_template("accounts_sync/console.html", status=status, today=today,
-                           xero_enabled=xero_enabled(), outcomes=outcomes(status, tuple(Kind)))
+                           xero_enabled=xero_enabled(), outcomes=outcomes(status, tuple(Kind)),
+                           schedule_plan=container().get_schedules().execute(),
+                           console_alerts=container().list_alerts().execute(CONSOLE_ALERTS,
+                                                                            shown_only=True),
+                           email_configured=container().notifier().configured)
+
+
+CONSOLE_ALERTS = 5
 
 
 def xero_refresh() -> Any:
@@ -380,10 +398,10 @@ def history() -> Any:
                            next_before=runs[-1].id if more else None)
 
 
-def settings_page() -> Any:
+def settings_page(schedule_problems: list[Any] | None = None) -> Any:
     problems: list[Any] = []
     submitted: dict[str, str] = {}
-    if request.method == "POST":
+    if request.method == "POST" and schedule_problems is None:
         mapping, unreadable = mapping_from_form(request.form)
         submitted = {name: request.form.get(name, "") for name in request.form}
         try:
@@ -396,8 +414,48 @@ def settings_page() -> Any:
     view = container().get_settings().execute()
     mapping = mapping_from_form(request.form)[0] if problems else view.mapping
     invalid = {form_field(p.field): p.message for p in problems if p.field}
+    schedule_problems = schedule_problems or []
+    schedule_invalid: dict[str, str] = {}
+    for p in schedule_problems:
+        if p.field:
+            schedule_invalid.setdefault(form_field(p.field), p.message)
+    # A refused form shows what the person typed; otherwise what is saved.
+    typed = {name: request.form.get(name, "") for name in request.form} if schedule_problems else {}
+    refused = bool(problems or schedule_problems)
     return render_template("accounts_sync/settings.html", view=view, mapping=mapping,
                            problems=problems, invalid=invalid, submitted=submitted,
                            stages=list(Stage), overridable=OVERRIDABLE,
                            tracking_attributes=TRACKING_ATTRIBUTES,
-                           tracking_slots=TRACKING_SLOTS), (422 if problems else 200)
+                           tracking_slots=TRACKING_SLOTS,
+                           schedule_plan=container().get_schedules().execute(),
+                           schedule_problems=schedule_problems, schedule_invalid=schedule_invalid,
+                           typed=typed, email_configured=container().notifier().configured,
+                           connection=container().gateway().connection()
+                           ), (422 if refused else 200)
+
+
+def save_schedules() -> Any:
+    plan = container().get_schedules().execute()
+    schedules, unreadable = schedules_from_form(request.form, plan)
+    try:
+        container().save_schedules().execute(schedules, user_name(), unreadable)
+    except SchedulesRefused as refused:
+        return settings_page(schedule_problems=refused.problems)
+    flash("Schedules and alerts saved.", "success")
+    return redirect(url_for("accounts_sync.settings") + "#schedules")
+
+
+def alerts_page() -> Any:
+    before = request.args.get("before", type=int)
+    before = before if before is not None and 1 <= before <= MAX_ID else None
+    found = container().list_alerts().execute(limit=page_size() + 1, before_id=before)
+    more = len(found) > page_size()
+    found = found[:page_size()]
+    return render_template("accounts_sync/alerts.html", alerts=found,
+                           next_before=found[-1].id if more and found else None,
+                           email_configured=container().notifier().configured)
+
+
+def dismiss_alert(alert_id: int) -> Any:
+    container().dismiss_alert().execute(alert_id, user_name())
+    return redirect(_safe_next(request.form.get("next")) or url_for("accounts_sync.alerts"))

@@ -35,12 +35,12 @@ def demo(tmp_path_factory):
         yield base
 
 
-def running_demo(tmp_path_factory, scale: str = "0.2"):
+def running_demo(tmp_path_factory, scale: str = "0.2", **extra_env: str):
     """A demo of its own, as `make demo` runs it: modules that change the books use their own."""
     port = free_port()
     instance = tmp_path_factory.mktemp("demo-instance")
     env = {**os.environ, "PORT": str(port), "DEMO_INSTANCE_DIR": str(instance), "DEMO_SCALE": scale,
-           "DEMO_SANDBOX_TEST_HOOKS": "1"}
+           "DEMO_SANDBOX_TEST_HOOKS": "1", "DEMO_SMTP_PORT": str(free_port()), **extra_env}
     env.pop("ACCOUNTS_SYNC_DATABASE_URL", None)
     log = open(instance / "demo.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen([sys.executable, "-m", "accounts_sync.demo", "serve"], env=env,

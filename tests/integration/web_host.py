@@ -62,6 +62,9 @@ def make_host_app(db_url: str, host_config: dict | None = None, csrf_protect: st
         login_user(USERS[name])
         return "ok"
 
+    # No scheduler thread in the many test apps unless a test asks for one (its tick would
+    # outlive the test's database); the scheduling tests set `scheduler` themselves.
+    settings.setdefault("scheduler", "off")
     AccountsSync(app, database_url=db_url, base_url="http://erp.test", **settings)
     if csrf_protect == "after":
         CSRFProtect(app)

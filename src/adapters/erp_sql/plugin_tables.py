@@ -224,6 +224,8 @@ class ConnectionRow(PluginBase):
     token_expires_at: Mapped[float | None] = mapped_column(Float)  # epoch seconds
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     rate_limit_remaining: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # When Xero last issued the tokens (its refresh token lapses after 60 days unused).
+    tokens_refreshed_at: Mapped[datetime | None]
 
 
 class ContactRow(PluginBase):
@@ -310,6 +312,62 @@ class FlowStateRow(PluginBase):
     version: Mapped[int] = mapped_column(Integer)
     read_at: Mapped[datetime] = mapped_column(DateTime)
     top_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class ScheduleRow(PluginBase):
+    """A schedule (domain `ScheduleEntry`): per kind, and the digest and keep-alive duties.
+
+    `next_due_at` is moved on by one conditional update per firing (compare-and-set), so one
+    process fires each due moment however many look at it."""
+
+    __tablename__ = "accounts_sync_schedules"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    cadence: Mapped[str] = mapped_column(String(10), default="off")
+    every_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    at_minute: Mapped[int] = mapped_column(Integer, default=360)  # minutes after local midnight
+    weekday: Mapped[int] = mapped_column(Integer, default=0)  # Monday = 0
+    closing_rule: Mapped[str] = mapped_column(String(20), default="today")
+    journal_mode: Mapped[str] = mapped_column(String(10), default="DRAFT")
+    next_due_at: Mapped[datetime | None]
+    last_due_at: Mapped[datetime | None]
+    last_fired_at: Mapped[datetime | None]
+    last_outcome: Mapped[str] = mapped_column(Text, default="", server_default="")
+    last_run_id: Mapped[int | None] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    updated_at: Mapped[datetime | None]
+
+
+class AlertRow(PluginBase):
+    """An alert (domain `Alert`), one per key; a repeat of an earlier alert is kept as a row of
+    its own key pointing at it (`repeat_of`), so it is counted once and never sent."""
+
+    __tablename__ = "accounts_sync_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    topic: Mapped[str] = mapped_column(String(60))
+    signature: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    subject: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    body: Mapped[str] = mapped_column(Text, default="", server_default="")
+    link: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    repeat_of: Mapped[int | None] = mapped_column(Integer)
+    repeats: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_repeated_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    dismissed_at: Mapped[datetime | None]
+    dismissed_by: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    email_to: Mapped[str] = mapped_column(Text, default="", server_default="")
+    emailed_at: Mapped[datetime | None]
+    email_error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    email_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    __table_args__ = (
+        Index("ix_accounts_sync_alerts_topic", "topic", "repeat_of", "id"),
+        Index("ix_accounts_sync_alerts_unsent", "emailed_at", "repeat_of"),
+    )
 
 
 plugin_metadata = PluginBase.metadata

@@ -13,6 +13,7 @@ from .errors import DatabaseUnavailable
 from .links import ErpLinks
 from .sqlalchemy_documents import SqlDocumentSource
 from .sqlalchemy_ledger import SqlSyncLedger
+from .sqlalchemy_schedules import SqlAlertLog, SqlScheduleStore
 from .sqlalchemy_settings import SqlSettingsStore
 
 __all__ = ["DatabaseUnavailable", "SqlUnitOfWork", "is_unavailable"]
@@ -48,6 +49,8 @@ class SqlUnitOfWork:
     documents: SqlDocumentSource
     ledger: SqlSyncLedger
     settings: SqlSettingsStore
+    schedules: SqlScheduleStore
+    alerts: SqlAlertLog
 
     def __init__(self, session_factory: sessionmaker[Session], links: ErpLinks) -> None:
         self.session_factory = session_factory
@@ -58,6 +61,8 @@ class SqlUnitOfWork:
         self.documents = SqlDocumentSource(self.session, self.links)
         self.ledger = SqlSyncLedger(self.session)
         self.settings = SqlSettingsStore(self.session)
+        self.schedules = SqlScheduleStore(self.session)
+        self.alerts = SqlAlertLog(self.session)
         return self
 
     def __exit__(

@@ -23,8 +23,10 @@ from rq.worker import BaseWorker
 log = logging.getLogger(__name__)
 
 Runner = Callable[[int], Any]
+Ticker = Callable[[], Any]
 
 _runner: Runner | None = None
+_ticker: Ticker | None = None
 _local = threading.local()
 
 
@@ -36,10 +38,11 @@ class NoRunnerInstalled(RuntimeError):
         )
 
 
-def install_runner(runner: Runner | None) -> None:
-    """The process-wide runner (inherited by RQ's forked children)."""
-    global _runner
+def install_runner(runner: Runner | None, ticker: Ticker | None = None) -> None:
+    """The process-wide runner and ticker (inherited by RQ's forked children)."""
+    global _runner, _ticker
     _runner = runner
+    _ticker = ticker
 
 
 def run_sync(run_id: int) -> str:
@@ -52,26 +55,61 @@ def run_sync(run_id: int) -> str:
     return str(getattr(state, "value", state))
 
 
+def run_due() -> str:
+    """The RQ job RQ's scheduler enqueues at a planned moment: start the scheduled syncs that
+    are due (RunDueSchedules), which plans the next call."""
+    ticker = getattr(_local, "ticker", None) or _ticker
+    if ticker is None:
+        raise NoRunnerInstalled()
+    result = ticker()
+    fired = getattr(result, "fired", ())
+    return f"{len(fired)} fired"
+
+
+class ScheduledWorker(Worker):
+    """RQ's forking worker that also plans the scheduled syncs at each maintenance pass (every
+    10 minutes), so a plan Redis lost is made again while the worker runs."""
+
+    def __init__(self, *args: Any, on_maintenance: Callable[[], Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_maintenance = on_maintenance
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        if self.on_maintenance is not None:
+            try:
+                self.on_maintenance()
+            except Exception:
+                log.exception("could not plan the scheduled syncs")
+
+
+class ScheduledSimpleWorker(SimpleWorker, ScheduledWorker):
+    pass
+
+
 class ThreadWorker(SimpleWorker):
     """A SimpleWorker that can run in any thread: no signal handlers (only the main thread may
     install them), job timeouts by timer, and a runner of its own for the jobs it performs."""
 
     death_penalty_class = TimerDeathPenalty
 
-    def __init__(self, *args: Any, runner: Runner | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, runner: Runner | None = None, ticker: Ticker | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.runner = runner
+        self.ticker = ticker
 
     def _install_signal_handlers(self) -> None:
         pass
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
-        previous = getattr(_local, "runner", None)
-        _local.runner = self.runner
+        previous = getattr(_local, "runner", None), getattr(_local, "ticker", None)
+        _local.runner, _local.ticker = self.runner, self.ticker
         try:
             return super().work(*args, **kwargs)
         finally:
-            _local.runner = previous
+            _local.runner, _local.ticker = previous
 
 
 def build_worker(
@@ -82,14 +120,17 @@ def build_worker(
     runner: Runner | None = None,
     name: str | None = None,
     connection: Redis | None = None,
+    ticker: Ticker | None = None,
+    on_maintenance: Callable[[], Any] | None = None,
 ) -> BaseWorker:
     """An RQ worker on the queue. mode: 'fork' (a child per job), 'simple' (in this process,
-    main thread) or 'thread' (in any thread, with `runner`)."""
+    main thread) or 'thread' (in any thread, with `runner`). `ticker` carries out the
+    scheduled-syncs job (RunDueSchedules); `on_maintenance` is called at each maintenance pass."""
     connection = connection or Redis.from_url(redis_url, health_check_interval=30)
     queue = Queue(queue_name, connection=connection)
     if mode == "thread":
-        return ThreadWorker([queue], connection=connection, name=name, runner=runner)
-    if runner is not None:
-        install_runner(runner)
-    worker_class = {"fork": Worker, "simple": SimpleWorker}[mode]
-    return worker_class([queue], connection=connection, name=name)
+        return ThreadWorker([queue], connection=connection, name=name, runner=runner, ticker=ticker)
+    if runner is not None or ticker is not None:
+        install_runner(runner, ticker)
+    worker_class = {"fork": ScheduledWorker, "simple": ScheduledSimpleWorker}[mode]
+    return worker_class([queue], connection=connection, name=name, on_maintenance=on_maintenance)

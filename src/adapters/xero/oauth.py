@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -286,6 +287,7 @@ class XeroConnector:
                 connected_at=row.connected_at,
                 needs_reauthorisation=row.needs_reauthorisation,
                 rate_limit_remaining={k: int(v) for k, v in limits.items()},
+                tokens_refreshed_at=row.tokens_refreshed_at,
             )
 
     def active_tenant_id(self) -> str:
@@ -354,7 +356,18 @@ class XeroConnector:
             return tokens.access_token
         return self.refresh(tenant_id, stale_token=tokens.access_token)
 
-    def refresh(self, tenant_id: str, stale_token: str | None = None) -> str:
+    def keep_alive(self) -> datetime | None:
+        """Refresh the connected organisation's tokens now, used or not (Xero forgets a refresh
+        token unused for 60 days); when they were issued. None when nothing is connected."""
+        try:
+            tenant_id = self.active_tenant_id()
+        except NotConnected:
+            return None
+        self.refresh(tenant_id, force=True)
+        connection = self.connection()
+        return connection.tokens_refreshed_at if connection else None
+
+    def refresh(self, tenant_id: str, stale_token: str | None = None, force: bool = False) -> str:
         """Refresh under the tenant's lock, unless another worker already did.
 
         `stale_token` is the access token the caller found too old or saw refused (401); if
@@ -367,7 +380,9 @@ class XeroConnector:
             if current is None:
                 raise NotConnected()
             left = current.expires_at - self._clock()
-            if stale_token is None:
+            if force:
+                fresh_enough = False
+            elif stale_token is None:
                 fresh_enough = left > self.settings.refresh_margin
             else:
                 # Another worker refreshed while we waited for the lock: use its token.

@@ -185,7 +185,7 @@ class EncryptedTokenStore:
         row.token_ciphertext = self.encrypt(tokens)
         row.token_expires_at = tokens.expires_at
         row.needs_reauthorisation = False
-        row.updated_at = utcnow()
+        row.updated_at = row.tokens_refreshed_at = utcnow()
 
     def _lock_row(self, session: Session, tenant_id: str) -> None:
         if session.get_bind().dialect.name == "sqlite":

@@ -25,7 +25,6 @@ def upgrade() -> None:
         batch.add_column(sa.Column("xero_status", sa.String(12), nullable=False, server_default=""))
         batch.add_column(sa.Column("xero_updated_at", sa.DateTime(), nullable=True))
         batch.add_column(sa.Column("xero_seen", sa.JSON(), nullable=True))
-        batch.add_column(sa.Column("read_at", sa.DateTime(), nullable=True))
         batch.add_column(sa.Column("decision", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("original_kind", sa.String(20), nullable=True))
         batch.add_column(sa.Column("original_erp_id", sa.String(64), nullable=True))
@@ -68,5 +67,5 @@ def downgrade() -> None:
     op.drop_index("ix_accounts_sync_sync_records_original", table_name="accounts_sync_sync_records")
     with op.batch_alter_table("accounts_sync_sync_records") as batch:
         for column in ("correction", "action", "original_erp_id", "original_kind", "decision",
-                       "read_at", "xero_seen", "xero_updated_at", "xero_status", "sent"):
+                       "xero_seen", "xero_updated_at", "xero_status", "sent"):
             batch.drop_column(column)
