@@ -22,10 +22,14 @@ from accounts_sync.adapters.erp_sql import host_schema as host
 from accounts_sync.application.checks import with_defaults
 from accounts_sync.application.plan_corrections import CorrectionsRequest
 from accounts_sync.application.preview_unsynced import PreviewRequest
-from accounts_sync.domain.corrections import sent_state_of_document, sent_state_of_journal
+from accounts_sync.domain.corrections import (
+    CorrectionAction,
+    sent_state_of_document,
+    sent_state_of_journal,
+)
 from accounts_sync.domain.documents import TRADE_KINDS, Kind
 from accounts_sync.domain.journals import build_journals
-from accounts_sync.domain.sync import SyncRecord
+from accounts_sync.domain.sync import CorrectionLink, SyncRecord
 
 from . import datasets
 from .sandbox import connect
@@ -35,6 +39,7 @@ SYNCED_SHARE = 0.9
 STAMPED_SHARE = 0.01  # of the synced documents: saved again in the ERP, content unchanged
 EDITED_SHARE = 0.001  # of the synced documents: a line's price changed
 LATE_SHARE = 0.01  # of the synced journals: a late cost on their day
+ALLOCATION_PENDING_SHARE = 0.01  # of the refunds of synced sales: not allocated yet
 CHUNK = 5000
 
 
@@ -91,6 +96,17 @@ def _sync_most(container: Any, closing: date, now: datetime) -> dict:
                 after = (chunk[-1].date, chunk[-1].erp_id)
             synced_docs[kind] = ids
             count += len(ids)
+        # The refunds of synced sales were allocated by earlier corrections runs, but for the
+        # latest 1% (as in a winery that syncs every day).
+        pairs = uow.documents.refunds_to_allocate(closing, 10**9)
+        allocated = [
+            SyncRecord(Kind.CORRECTIONS, CorrectionLink.erp_id_for(Kind.REFUNDS, refund, 1),
+                       refund, f"allocated:{sale}", correction=CorrectionLink(
+                           Kind.REFUNDS, refund, CorrectionAction.ALLOCATE))
+            .start(None, f"allocated:{sale}", None, now).succeed(f"xero-alloc-{refund}", now)
+            for refund, sale in pairs[:int(len(pairs) * (1 - ALLOCATION_PENDING_SHARE))]
+        ]
+        uow.ledger.save_records(allocated)
         build = build_journals(uow.documents.cost_flows(closing), mapping)
         journals = list(build.journals)[:int(len(build.journals) * SYNCED_SHARE)]
         records = [

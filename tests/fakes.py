@@ -327,8 +327,10 @@ class FakeLedger:
     def __init__(self, state: LedgerState) -> None:
         self.state = state
 
-    def records(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, SyncRecord]:
-        return {i: r for i in erp_ids if (r := self.state.records.get((kind, i)))}
+    def records(self, kind: Kind, erp_ids: Sequence[str], lines: bool = True
+                ) -> dict[str, SyncRecord]:
+        found = {i: r for i in erp_ids if (r := self.state.records.get((kind, i)))}
+        return found if lines else {i: replace(r, sent=None) for i, r in found.items()}
 
     def save_records(self, records: Sequence[SyncRecord]) -> None:
         for r in records:
@@ -420,6 +422,12 @@ class FakeLedger:
             if record.xero_id in wanted:
                 found[record.xero_id] = record
         return found
+
+    def mark_read(self, kind: Kind, erp_ids: Sequence[str], at: datetime) -> None:
+        for erp_id in erp_ids:
+            record = self.state.records.get((kind, erp_id))
+            if record is not None and record.state is SyncState.SYNCED:
+                self.state.records[(kind, erp_id)] = replace(record, read_at=at)
 
     def first_synced_at(self) -> datetime | None:
         times = [r.synced_at for r in self.state.records.values() if r.synced_at]

@@ -58,6 +58,9 @@ class CorrectionsPlan:
     corrections: tuple[Correction, ...]
     # Records synced before Accounts Sync kept what it sent: their difference is unknown.
     unknown: tuple[str, ...] = ()
+    # Synced documents the ERP saved again without changing what Xero holds: a corrections run
+    # marks them read, so later plans stop reading them.
+    unchanged: tuple[tuple[Kind, str], ...] = ()
 
     @property
     def to_send(self) -> tuple[Correction, ...]:
@@ -124,6 +127,7 @@ class _Gathered:
     journals: list[_Candidate]
     refunds: list[tuple[SyncRecord, SyncRecord]]  # (refund, the sale it refunds)
     unknown: list[str]
+    unchanged: list[tuple[Kind, str]]  # stamped after their sync, their content the same
 
     def xero_ids(self) -> dict[Kind, list[str]]:
         ids: dict[Kind, list[str]] = {}
@@ -139,6 +143,7 @@ def _gather(uow: UnitOfWork, closing_date: date) -> _Gathered:
     mapping = uow.settings.mapping()
     documents: list[_Candidate] = []
     unknown: list[str] = []
+    unchanged: list[tuple[Kind, str]] = []
     for kind in TRADE_KINDS:
         ids = [c.erp_id for c in uow.documents.changed_after_sync(kind, CANDIDATES)]
         ids += uow.documents.removed_after_sync(kind, CANDIDATES)
@@ -158,6 +163,7 @@ def _gather(uow: UnitOfWork, closing_date: date) -> _Gathered:
                     continue
                 document = with_defaults(document, mapping)
                 if document.fingerprint == record.fingerprint:
+                    unchanged.append((kind, erp_id))  # saved again, same content
                     continue
                 current = replace(current, document=document)
             elif record.fingerprint.startswith("removed:"):
@@ -192,7 +198,8 @@ def _gather(uow: UnitOfWork, closing_date: date) -> _Gathered:
     pairs = uow.documents.refunds_to_allocate(closing_date, CANDIDATES)
     if pairs:
         refund_records = uow.ledger.records(Kind.REFUNDS, [r for r, _ in pairs])
-        sale_records = uow.ledger.records(Kind.SALES_ORDERS, [s for _, s in pairs])
+        # Of the sales, only their state in Xero is needed, not the lines they sent.
+        sale_records = uow.ledger.records(Kind.SALES_ORDERS, [s for _, s in pairs], lines=False)
         for refund_id, sale_id in pairs:
             refund, sale = refund_records.get(refund_id), sale_records.get(sale_id)
             if refund and sale and refund.xero_id and sale.xero_id and refund.sent is not None:
@@ -202,7 +209,7 @@ def _gather(uow: UnitOfWork, closing_date: date) -> _Gathered:
         [(c.record.kind, c.record.erp_id) for c in documents + journals])
     for candidate in documents + journals:
         candidate.corrections = corrections.get((candidate.record.kind, candidate.record.erp_id), [])
-    return _Gathered(documents, journals, refunds, unknown)
+    return _Gathered(documents, journals, refunds, unknown, unchanged)
 
 
 # ------------------------------------------------------------------------ planning
@@ -237,7 +244,8 @@ def _plan(closing_date: date, gathered: _Gathered, states: dict[str, XeroObjectS
         if correction is not None:
             planned.append(correction)
     planned.sort(key=lambda c: (KIND_ORDER[c.kind], natural_key(c.number)))
-    return CorrectionsPlan(closing_date, tuple(planned), tuple(gathered.unknown))
+    return CorrectionsPlan(closing_date, tuple(planned), tuple(gathered.unknown),
+                           tuple(gathered.unchanged))
 
 
 def adjustments_made(corrections: Iterable[SyncRecord]) -> int:

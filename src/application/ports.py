@@ -462,7 +462,11 @@ class DocumentSource(Protocol):
 class SyncLedger(Protocol):
     """The plugin's own state: records, runs and the per-kind 'last synced up to' mark."""
 
-    def records(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, SyncRecord]: ...
+    def records(self, kind: Kind, erp_ids: Sequence[str], lines: bool = True
+                ) -> dict[str, SyncRecord]:
+        """The records of these documents; `lines=False` leaves out what they sent (`sent`
+        stays None), for callers that only need their state and what was seen in Xero."""
+        ...
 
     def save_records(self, records: Sequence[SyncRecord]) -> None: ...
 
@@ -521,6 +525,10 @@ class SyncLedger(Protocol):
         ...
 
     def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]: ...
+
+    def mark_read(self, kind: Kind, erp_ids: Sequence[str], at: datetime) -> None:
+        """These records' content was read from the ERP again at `at` and found the same."""
+        ...
 
     def first_synced_at(self) -> datetime | None:
         """When the first record was synced (what a first look at Xero's changes starts from)."""

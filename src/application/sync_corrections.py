@@ -113,6 +113,8 @@ class SyncCorrections:
                     if c.sendable and (c.kind, c.erp_id) not in busy]
             run = run.start(len(todo), self.clock.now())
             uow.ledger.save_run(run)
+            for kind in {kind for kind, _ in plan.unchanged}:
+                uow.ledger.mark_read(kind, [i for k, i in plan.unchanged if k is kind], planned_at)
             uow.commit()
         for family in _FAMILIES:
             items = [c for c in todo if c.action in family]

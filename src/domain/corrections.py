@@ -109,6 +109,16 @@ class SentState:
 
     @classmethod
     def from_json(cls, data: dict) -> SentState:
+        # A plan reads thousands of these: tracking pairs recur, and are made once each.
+        refs: dict[tuple, tuple[TrackingRef, ...]] = {}
+        lines = []
+        for account, amount, tax, tax_type, tracking, description in data.get("lines", ()):
+            key = tuple(map(tuple, tracking))
+            found = refs.get(key)
+            if found is None:
+                found = refs[key] = tuple(TrackingRef(c, o) for c, o in tracking)
+            lines.append(SentLine(account, Decimal(amount), Decimal(tax), tax_type, found,
+                                  description))
         return cls(
             date=date.fromisoformat(data["date"]),
             contact=data.get("contact", ""),
@@ -116,11 +126,7 @@ class SentState:
             currency=data.get("currency", ""),
             document_type=data.get("type", ""),
             line_amount_types=data.get("lat", ""),
-            lines=tuple(
-                SentLine(account, Decimal(amount), Decimal(tax), tax_type,
-                         tuple(TrackingRef(c, o) for c, o in tracking), description)
-                for account, amount, tax, tax_type, tracking, description in data.get("lines", ())
-            ),
+            lines=tuple(lines),
         )
 
 

@@ -448,3 +448,19 @@ def test_an_edit_made_while_the_record_was_in_flight_is_not_lost(store, gateway,
     assert store.record(SO, doc.erp_id).fingerprint != edited.fingerprint
     assert correct(sync).created == 1
     assert xero_of(store, gateway, SO, doc).total == D("165.00")
+
+
+def test_a_document_saved_again_unchanged_is_read_once_by_a_corrections_run(
+    store, uow, gateway, clock, sync, plan
+):
+    doc = document(day=date(2026, 11, 2))
+    store.add(doc)
+    send(sync, SO)
+    clock.advance(minutes=1)
+    store.edited_at[(SO, doc.erp_id)] = clock.now()  # saved in the ERP, nothing changed
+    assert plan.execute(CorrectionsRequest(TODAY)).unchanged == ((SO, doc.erp_id),)
+    correct(sync)
+    assert plan.execute(CorrectionsRequest(TODAY)).unchanged == (), "no longer read every time"
+    edited = edit(store, clock, doc, lines=plus_freight(doc))
+    (c,) = plan.execute(CorrectionsRequest(TODAY)).corrections
+    assert c.target_fingerprint == edited.fingerprint, "a later edit is still seen"

@@ -100,7 +100,7 @@ def _record(row: Any) -> SyncRecord:
         run_id=row.run_id,
         synced_at=row.synced_at,
         refused_by=RefusedBy(row.refused_by) if row.refused_by else None,
-        sent=SentState.from_json(row.sent) if row.sent else None,
+        sent=SentState.from_json(sent) if (sent := getattr(row, "sent", None)) else None,
         xero_status=row.xero_status or "",
         xero_updated_at=row.xero_updated_at,
         xero_seen=XeroSeen.from_json(row.xero_seen),
@@ -181,19 +181,23 @@ class SqlSyncLedger:
 
     # ------------------------------------------------------------ records
 
-    def _record_rows(self, *where: Any) -> list[Any]:
+    def _record_rows(self, *where: Any, lines: bool = True) -> list[Any]:
         """Rows of the records table as plain Core rows: read-only, no ORM identity map to fill
         (a plan reads thousands of records; only their values are wanted)."""
-        stmt = select(SyncRecordRow.__table__).where(*where)
+        table = SyncRecordRow.__table__
+        columns = table.c if lines else [c for c in table.c if c.name != "sent"]
+        stmt = select(*columns).where(*where)
         return list(self.session.execute(stmt))
 
-    def records(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, SyncRecord]:
+    def records(self, kind: Kind, erp_ids: Sequence[str], lines: bool = True
+                ) -> dict[str, SyncRecord]:
         ids = list(dict.fromkeys(erp_ids))
         found: dict[str, SyncRecord] = {}
         for start in range(0, len(ids), IN_CHUNK):
             rows = self._record_rows(
                 SyncRecordRow.kind == kind.value,
                 SyncRecordRow.erp_id.in_(ids[start:start + IN_CHUNK]),
+                lines=lines,
             )
             found.update((row.erp_id, _record(row)) for row in rows)
         return found
@@ -304,6 +308,16 @@ class SqlSyncLedger:
             for row in sorted(rows, key=lambda r: r.kind != Kind.CORRECTIONS.value):
                 found[row.xero_id or ""] = _record(row)
         return found
+
+    def mark_read(self, kind: Kind, erp_ids: Sequence[str], at: datetime) -> None:
+        ids = list(dict.fromkeys(erp_ids))
+        for start in range(0, len(ids), IN_CHUNK):
+            self.session.execute(
+                update(SyncRecordRow)
+                .where(SyncRecordRow.kind == kind.value, SyncRecordRow.state == SyncState.SYNCED.value,
+                       SyncRecordRow.erp_id.in_(ids[start:start + IN_CHUNK]))
+                .values(read_at=at)
+                .execution_options(synchronize_session=False))
 
     def first_synced_at(self) -> datetime | None:
         return self.session.scalar(select(func.min(SyncRecordRow.synced_at)))
