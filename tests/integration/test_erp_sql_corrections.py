@@ -160,3 +160,15 @@ def test_no_allocation_is_proposed_from_a_used_credit_or_to_a_paid_invoice(erp, 
          synced(Kind.REFUNDS, fine, xero_status="AUTHORISED"))
     with uow_factory() as uow:
         assert uow.documents.refunds_to_allocate(date(2026, 12, 31), 10) == [(str(fine), str(open_sale))]
+
+
+def test_a_record_marked_read_is_no_longer_a_candidate_until_saved_again(erp, uow_factory):
+    customer = erp.customer()
+    so = erp.sales_order(customer, updated_at=datetime(2026, 4, 2, 9))
+    save(uow_factory, synced(Kind.SALES_ORDERS, so, read_at=SYNCED_AT))
+    with uow_factory() as uow:
+        assert [c.erp_id for c in uow.documents.changed_after_sync(Kind.SALES_ORDERS, 10)] == [str(so)]
+        uow.ledger.mark_read(Kind.SALES_ORDERS, [str(so)], datetime(2026, 4, 2, 10, tzinfo=UTC))
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.documents.changed_after_sync(Kind.SALES_ORDERS, 10) == []
