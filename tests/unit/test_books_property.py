@@ -194,6 +194,22 @@ class Books(RuleBasedStateMachine):
             self.gateway.crash_after_commit_on_push = None
             self.gateway.crash_after_commit_on_write = None
 
+    @rule(crash_on=st.integers(1, 3), on_write=st.booleans())
+    def a_corrections_run_that_dies(self, crash_on, on_write):
+        """Corrections only, the worker dying after Xero committed one of its calls."""
+        if on_write:
+            self.gateway.crash_after_commit_on_write = len(self.gateway.write_calls) + crash_on
+        else:
+            self.gateway.crash_after_commit_on_push = len(self.gateway.push_calls) + crash_on
+        try:
+            self._tick()
+            self.sync.execute(SyncDocumentsRequest(Kind.CORRECTIONS, TODAY, "tester"))
+        except SimulatedCrash:
+            self._worker_died()
+        finally:
+            self.gateway.crash_after_commit_on_push = None
+            self.gateway.crash_after_commit_on_write = None
+
     def _sync_everything(self) -> None:
         self._tick()
         for kind in TRADE:
