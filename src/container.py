@@ -40,6 +40,7 @@ from .application.list_unsynced import ListUnsynced
 from .application.plan_corrections import PlanCorrections
 from .application.post_journals import PostJournals
 from .application.preview_unsynced import PreviewUnsynced
+from .application.reconcile import ExplainDifference, Reconcile
 from .application.recover_runs import ClaimWithRecovery, RecoverRuns
 from .application.run_due import Duties, RunDueSchedules
 from .application.run_job import RunJob
@@ -231,6 +232,9 @@ class Container(containers.DeclarativeContainer):
     value_inventory = providers.Factory(
         ValueInventory, uow=unit_of_work.provider, default_currency=config.default_currency
     )
+    reconcile = providers.Factory(Reconcile, uow=unit_of_work.provider, gateway=gateway)
+    explain_difference = providers.Factory(ExplainDifference, uow=unit_of_work.provider,
+                                           gateway=gateway, plan_corrections=plan_corrections)
 
     # Scheduled syncs: RunDueSchedules is called by the scheduler (a thread, or RQ's on the
     # workers) or by `accounts-sync run-due`; the schedule store fires each due moment once.

@@ -20,6 +20,7 @@ from ..domain.inventory import PurchaseBalance, StockBalance
 from ..domain.journals import AccountJournal
 from ..domain.mapping import AccountMapping
 from ..domain.money import ZERO
+from ..domain.reconciliation import ContactSum, LineSum, XeroLineSum
 from ..domain.schedules import ScheduleEntry
 from ..domain.sync import JournalMode, SyncRecord, SyncRun
 
@@ -377,6 +378,9 @@ class XeroJournal:
     reference: str
     lines: tuple[XeroJournalLine, ...]
     created_at: datetime | None = None
+    # Filled when read back from the plugin's own copy: the record whose object is the source.
+    record_kind: str = ""
+    record_erp_id: str = ""
 
 
 # ---------------------------------------------------------------- ports
@@ -448,6 +452,17 @@ class DocumentSource(Protocol):
         left at each stage: net cost, litres and cases per stage, cost category, batch,
         product and batch attributes. An entry adds to its to-stage and takes from its
         from-stage; one within a stage (a transfer) counts once, as signed. Summed in SQL."""
+        ...
+
+    # Reconciliation (domain.reconciliation): every document, synced or not, summed in SQL.
+
+    def document_sums(
+        self, closing_date: date, period_start: date
+    ) -> tuple[list[LineSum], list[ContactSum]]:
+        """The trade documents that count (invoiced, billed, approved), dated up to the closing
+        date: their lines' net amounts (rounded per line as Xero rounds them) and tax per
+        document type, ErpState, account and batch attributes, `earlier` when dated before
+        `period_start`; and their totals per document type, ErpState and contact."""
         ...
 
     def purchases_by_account(
@@ -535,6 +550,36 @@ class SyncLedger(Protocol):
         ...
 
     def save_xero_changes(self, changes: Sequence[XeroChange]) -> None: ...
+
+    # Reconciliation: what was sent, and Xero's general ledger as read so far.
+
+    def sent_sums(self, closing_date: date, period_start: date
+                  ) -> tuple[list[LineSum], list[ContactSum]]:
+        """What the synced records hold in Xero from Accounts Sync (their SentState, dated up
+        to the closing date), summed like DocumentSource.document_sums; state 'draft' for
+        records Xero holds as a draft or submitted, else 'posted'."""
+        ...
+
+    def xero_journal_offset(self) -> int:
+        """The highest JournalNumber read from Xero so far (0: none)."""
+        ...
+
+    def save_xero_journals(self, journals: Sequence[XeroJournal]) -> None:
+        """Keep these ledger journals' lines, each named by the record whose object is its
+        source (none: someone else posted it)."""
+        ...
+
+    def claim_xero_journals(self) -> int:
+        """Name the record of lines read before their record knew its Xero id; how many."""
+        ...
+
+    def xero_line_sums(self, closing_date: date, period_start: date) -> list[XeroLineSum]: ...
+
+    def xero_journal_entries(self, closing_date: date, account_code: str, others_only: bool,
+                             limit: int) -> list[XeroJournal]:
+        """The journals read from Xero, dated up to the closing date, with a line on this
+        account (only the account's lines), newest first."""
+        ...
 
     def xero_changes(self, limit: int, ours_only: bool = False) -> list[XeroChange]:
         """What was seen changed in Xero, the latest first."""

@@ -270,6 +270,35 @@ class XeroChangeRow(PluginBase):
     )
 
 
+class XeroJournalLineRow(PluginBase):
+    """One line of Xero's general ledger (GET /Journals), read incrementally by journal number
+    for reconciliation. `record_kind`/`record_erp_id` name the Accounts Sync record whose object
+    the journal's source is (none: someone else posted it in Xero)."""
+
+    __tablename__ = "accounts_sync_xero_journal_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    journal_number: Mapped[int] = mapped_column(BigInteger)
+    journal_id: Mapped[str] = mapped_column(String(64))
+    journal_date: Mapped[date] = mapped_column(Date)
+    source_type: Mapped[str] = mapped_column(String(24), default="", server_default="")
+    source_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    reference: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    account_code: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    amount: Mapped[int] = mapped_column(BigInteger)  # net, debit positive, in cents
+    tracking: Mapped[str] = mapped_column(Text, default="", server_default="")  # JSON pairs
+    record_kind: Mapped[str | None] = mapped_column(String(20))
+    record_erp_id: Mapped[str | None] = mapped_column(String(64))
+    contact: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    contact_name: Mapped[str] = mapped_column(String(255), default="", server_default="")
+
+    __table_args__ = (
+        Index("ix_accounts_sync_xero_journal_lines_number", "journal_number"),
+        Index("ix_accounts_sync_xero_journal_lines_account", "account_code", "journal_date"),
+        Index("ix_accounts_sync_xero_journal_lines_source", "source_id"),
+    )
+
+
 class AuditEventRow(PluginBase):
     __tablename__ = "accounts_sync_audit_events"
 

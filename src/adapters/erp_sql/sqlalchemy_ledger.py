@@ -14,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ...application.ports import XeroChange, parse_record_cursor
+from ...application.ports import XeroChange, XeroJournal, parse_record_cursor
 from ...domain.corrections import Choice, CorrectionAction, Decision, SentState, XeroSeen
 from ...domain.documents import Kind
 from ...domain.errors import RunAlreadyActive, RunNotFound
@@ -30,6 +30,7 @@ from ...domain.sync import (
     SyncRun,
     SyncState,
 )
+from . import sqlalchemy_reconciliation as reconciliation
 from .plugin_tables import ACTIVE_RUN_STATES, MarkRow, RunRow, SyncRecordRow, XeroChangeRow, utcnow
 
 IN_CHUNK = 500  # erp ids per IN (...) list
@@ -321,6 +322,28 @@ class SqlSyncLedger:
 
     def first_synced_at(self) -> datetime | None:
         return self.session.scalar(select(func.min(SyncRecordRow.synced_at)))
+
+    # Reconciliation (sqlalchemy_reconciliation does the sums).
+
+    def sent_sums(self, closing_date: date, period_start: date) -> tuple[list, list]:
+        return reconciliation.sent_sums(self.session, closing_date, period_start)
+
+    def xero_journal_offset(self) -> int:
+        return reconciliation.xero_journal_offset(self.session)
+
+    def save_xero_journals(self, journals: Sequence[XeroJournal]) -> None:
+        reconciliation.save_xero_journals(self.session, journals)
+
+    def claim_xero_journals(self) -> int:
+        return reconciliation.claim_xero_journals(self.session)
+
+    def xero_line_sums(self, closing_date: date, period_start: date) -> list:
+        return reconciliation.xero_line_sums(self.session, closing_date, period_start)
+
+    def xero_journal_entries(self, closing_date: date, account_code: str, others_only: bool,
+                             limit: int) -> list[XeroJournal]:
+        return reconciliation.xero_journal_entries(self.session, closing_date, account_code,
+                                                   others_only, limit)
 
     def save_xero_changes(self, changes: Sequence[XeroChange]) -> None:
         now = utcnow()

@@ -1,0 +1,280 @@
+"""Reconciliation's sums, done by the database (DESIGN: "SQL does the aggregation").
+
+- the ERP's documents per account, state (synced, not synced, failed) and contact;
+- what the synced records sent (their `sent` JSON, unnested by the database's own JSON
+  functions: SQLite's json_each, PostgreSQL's json_array_elements);
+- Xero's general ledger as read so far (accounts_sync_xero_journal_lines).
+
+Amounts are summed as integer cents, so SQLite's floating NUMERIC adds them exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, String, and_, case, cast, delete, func, select, text
+from sqlalchemy.orm import Session, aliased
+
+from ...application.ports import XeroJournal, XeroJournalLine
+from ...domain.documents import Kind, TrackingRef
+from ...domain.money import money
+from ...domain.reconciliation import ContactSum, ErpState, LineSum, XeroLineSum
+from .plugin_tables import SyncRecordRow, XeroJournalLineRow
+from .sqlalchemy_documents import SPECS, scaled, unscaled
+
+XERO_TYPES = {Kind.SALES_ORDERS: "ACCREC", Kind.PURCHASE_ORDERS: "ACCPAY",
+              Kind.REFUNDS: "ACCRECCREDIT"}
+DRAFT_STATUSES = ("DRAFT", "SUBMITTED")
+IN_CHUNK = 500
+
+
+def _cents(lines: Any) -> Any:
+    """A line's amount rounded to the cent half away from zero (as Xero does), in cents."""
+    micro = cast(func.round(lines.c.quantity * 10_000), BigInteger) \
+        * cast(func.round(lines.c.unit_price * 10_000), BigInteger)  # amount in 1e-8
+    return case((micro >= 0, (micro + 500_000) // 1_000_000),
+                else_=(micro - 500_000) // 1_000_000)
+
+
+def document_sums(session: Session, closing_date: date, period_start: date
+                  ) -> tuple[list[LineSum], list[ContactSum]]:
+    lines_out: list[LineSum] = []
+    totals_out: list[ContactSum] = []
+    for kind, spec in SPECS.items():
+        t, lines, contact = spec.table, spec.lines, spec.contact
+        record = aliased(SyncRecordRow, name="reconciled_record")
+        state = case((record.state == "synced", ErpState.SYNCED.value),
+                     (record.state == "failed", ErpState.FAILED.value),
+                     else_=ErpState.NOT_SYNCED.value).label("state")
+        cents = _cents(lines)
+        tax = scaled(lines.c.tax_amount, 2)
+        net = case((t.c.line_amount_types == "Inclusive", cents - tax), else_=cents)
+        earlier = case((spec.date < period_start, 1), else_=0).label("earlier")
+        joined = (t.join(lines, lines.c[spec.line_parent] == t.c.id)
+                  .outerjoin(record, and_(record.kind == kind.value,
+                                          record.erp_id == cast(t.c.id, String))))
+        where = (t.c.status == spec.status, spec.date <= closing_date)
+        stmt = (select(state, earlier, lines.c.account_code, lines.c.vintage, lines.c.brand,
+                       func.sum(net), func.sum(tax))
+                .select_from(joined).where(*where)
+                .group_by(state, earlier, lines.c.account_code, lines.c.vintage, lines.c.brand))
+        document_type = XERO_TYPES[kind]
+        for st, early, code, vintage, brand, net_cents, tax_cents in session.execute(stmt):
+            attributes = tuple((n, v) for n, v in (("brand", brand), ("vintage", vintage)) if v)
+            lines_out.append(LineSum(document_type, st, bool(early), code or "", (),
+                                     unscaled(net_cents, 2), unscaled(tax_cents, 2), attributes))
+        totals = (select(state, contact.c.id, contact.c.name, func.sum(net + tax))
+                  .select_from(joined.join(contact, contact.c.id == t.c[spec.contact_column]))
+                  .where(*where)
+                  .group_by(state, contact.c.id, contact.c.name))
+        for st, contact_id, name, cents_total in session.execute(totals):
+            totals_out.append(ContactSum(document_type, st, f"{spec.contact_prefix}:{contact_id}",
+                                         name or "", unscaled(cents_total, 2)))
+    return lines_out, totals_out
+
+
+# ------------------------------------------------------------------------------ what was sent
+
+_SENT_SQLITE = """
+SELECT json_extract(r.sent, '$.type') AS doc_type,
+       CASE WHEN r.xero_status IN ('DRAFT', 'SUBMITTED') THEN 'draft' ELSE 'posted' END AS st,
+       CASE WHEN json_extract(r.sent, '$.date') < :period_start THEN 1 ELSE 0 END AS earlier,
+       json_extract(l.value, '$[0]') AS account,
+       json_extract(l.value, '$[4]') AS tracking,
+       SUM(CAST(ROUND(CAST(json_extract(l.value, '$[1]') AS REAL) * 100) AS INTEGER)),
+       SUM(CAST(ROUND(CAST(json_extract(l.value, '$[2]') AS REAL) * 100) AS INTEGER))
+FROM accounts_sync_sync_records AS r, json_each(r.sent, '$.lines') AS l
+WHERE r.state = 'synced' AND r.kind != 'corrections' AND r.sent IS NOT NULL
+  AND json_extract(r.sent, '$.date') <= :closing_date
+GROUP BY doc_type, st, earlier, account, tracking
+"""
+
+_SENT_TOTALS_SQLITE = """
+SELECT json_extract(r.sent, '$.type') AS doc_type,
+       CASE WHEN r.xero_status IN ('DRAFT', 'SUBMITTED') THEN 'draft' ELSE 'posted' END AS st,
+       json_extract(r.sent, '$.contact') AS contact,
+       MAX(json_extract(r.sent, '$.contact_name')),
+       SUM(CAST(ROUND(CAST(json_extract(l.value, '$[1]') AS REAL) * 100) AS INTEGER)
+           + CAST(ROUND(CAST(json_extract(l.value, '$[2]') AS REAL) * 100) AS INTEGER))
+FROM accounts_sync_sync_records AS r, json_each(r.sent, '$.lines') AS l
+WHERE r.state = 'synced' AND r.kind != 'corrections' AND r.sent IS NOT NULL
+  AND json_extract(r.sent, '$.date') <= :closing_date
+  AND json_extract(r.sent, '$.type') != ''
+GROUP BY doc_type, st, contact
+"""
+
+_SENT_POSTGRESQL = """
+SELECT r.sent->>'type' AS doc_type,
+       CASE WHEN r.xero_status IN ('DRAFT', 'SUBMITTED') THEN 'draft' ELSE 'posted' END AS st,
+       CASE WHEN r.sent->>'date' < :period_start THEN 1 ELSE 0 END AS earlier,
+       l.value->>0 AS account,
+       (l.value->4)::text AS tracking,
+       SUM(ROUND((l.value->>1)::numeric * 100)::bigint),
+       SUM(ROUND((l.value->>2)::numeric * 100)::bigint)
+FROM accounts_sync_sync_records AS r
+     CROSS JOIN LATERAL json_array_elements(r.sent->'lines') AS l(value)
+WHERE r.state = 'synced' AND r.kind != 'corrections' AND r.sent IS NOT NULL
+  AND r.sent->>'date' <= :closing_date
+GROUP BY 1, 2, 3, 4, 5
+"""
+
+_SENT_TOTALS_POSTGRESQL = """
+SELECT r.sent->>'type' AS doc_type,
+       CASE WHEN r.xero_status IN ('DRAFT', 'SUBMITTED') THEN 'draft' ELSE 'posted' END AS st,
+       r.sent->>'contact' AS contact,
+       MAX(r.sent->>'contact_name'),
+       SUM(ROUND((l.value->>1)::numeric * 100)::bigint
+           + ROUND((l.value->>2)::numeric * 100)::bigint)
+FROM accounts_sync_sync_records AS r
+     CROSS JOIN LATERAL json_array_elements(r.sent->'lines') AS l(value)
+WHERE r.state = 'synced' AND r.kind != 'corrections' AND r.sent IS NOT NULL
+  AND r.sent->>'date' <= :closing_date AND COALESCE(r.sent->>'type', '') != ''
+GROUP BY 1, 2, 3
+"""
+
+
+def _tracking(raw: Any, cache: dict[str, tuple[TrackingRef, ...]]) -> tuple[TrackingRef, ...]:
+    key = raw if isinstance(raw, str) else json.dumps(raw or [])
+    found = cache.get(key)
+    if found is None:
+        pairs = json.loads(key) if key else []
+        found = cache[key] = tuple(sorted((TrackingRef(c, o) for c, o in pairs or ()),
+                                          key=lambda t: t.category))
+    return found
+
+
+def sent_sums(session: Session, closing_date: date, period_start: date
+              ) -> tuple[list[LineSum], list[ContactSum]]:
+    postgres = session.get_bind().dialect.name == "postgresql"
+    params = {"closing_date": closing_date.isoformat(), "period_start": period_start.isoformat()}
+    cache: dict[str, tuple[TrackingRef, ...]] = {}
+    lines = [
+        LineSum(doc_type or "", st, bool(early), account or "", _tracking(tracking, cache),
+                unscaled(net, 2), unscaled(tax, 2))
+        for doc_type, st, early, account, tracking, net, tax in session.execute(
+            text(_SENT_POSTGRESQL if postgres else _SENT_SQLITE), params)
+    ]
+    totals = [
+        ContactSum(doc_type or "", st, contact or "", name or "", unscaled(total, 2))
+        for doc_type, st, contact, name, total in session.execute(
+            text(_SENT_TOTALS_POSTGRESQL if postgres else _SENT_TOTALS_SQLITE), params)
+    ]
+    return lines, totals
+
+
+# -------------------------------------------------------------------- Xero's general ledger
+
+
+def xero_journal_offset(session: Session) -> int:
+    return int(session.scalar(select(func.max(XeroJournalLineRow.journal_number))) or 0)
+
+
+def _owners(session: Session, source_ids: Sequence[str]) -> dict[str, tuple[str, str, str, str]]:
+    """source id → (record kind, record erp id, contact, contact name); an original wins over
+    a correction naming the same object."""
+    ids = list(dict.fromkeys(i for i in source_ids if i))
+    found: dict[str, tuple[str, str, str, str]] = {}
+    for start in range(0, len(ids), IN_CHUNK):
+        rows = session.execute(
+            select(SyncRecordRow.xero_id, SyncRecordRow.kind, SyncRecordRow.erp_id,
+                   SyncRecordRow.sent)
+            .where(SyncRecordRow.xero_id.in_(ids[start:start + IN_CHUNK]))).all()
+        for xero_id, kind, erp_id, sent in sorted(rows, key=lambda r: r[1] != "corrections"):
+            sent = sent or {}
+            found[xero_id] = (kind, erp_id, sent.get("contact", ""), sent.get("contact_name", ""))
+    return found
+
+
+def save_xero_journals(session: Session, journals: Sequence[XeroJournal]) -> None:
+    if not journals:
+        return
+    numbers = [j.number for j in journals]
+    # A page read again (after a crash between reading and committing) replaces itself.
+    session.execute(delete(XeroJournalLineRow)
+                    .where(XeroJournalLineRow.journal_number.in_(numbers))
+                    .execution_options(synchronize_session=False))
+    owners = _owners(session, [j.source_id for j in journals])
+    rows = []
+    for journal in journals:
+        kind, erp_id, contact, contact_name = owners.get(journal.source_id, (None, None, "", ""))
+        for line in journal.lines:
+            rows.append({
+                "journal_number": journal.number, "journal_id": journal.journal_id,
+                "journal_date": journal.date, "source_type": journal.source_type[:24],
+                "source_id": journal.source_id[:64], "reference": journal.reference[:255],
+                "account_code": line.account_code[:20],
+                "amount": int(money(line.net_amount) * 100),
+                "tracking": json.dumps(sorted([t.category, t.option] for t in line.tracking)),
+                "record_kind": kind, "record_erp_id": erp_id,
+                "contact": contact[:64], "contact_name": contact_name[:255],
+            })
+    if rows:
+        session.execute(XeroJournalLineRow.__table__.insert(), rows)
+
+
+def claim_xero_journals(session: Session) -> int:
+    unclaimed = [sid for (sid,) in session.execute(
+        select(XeroJournalLineRow.source_id).distinct()
+        .where(XeroJournalLineRow.record_erp_id.is_(None), XeroJournalLineRow.source_id != ""))]
+    owners = _owners(session, unclaimed)
+    for source_id, (kind, erp_id, contact, name) in owners.items():
+        session.execute(
+            XeroJournalLineRow.__table__.update()
+            .where(XeroJournalLineRow.source_id == source_id)
+            .values(record_kind=kind, record_erp_id=erp_id, contact=contact[:64],
+                    contact_name=name[:255]))
+    return len(owners)
+
+
+def xero_line_sums(session: Session, closing_date: date, period_start: date) -> list[XeroLineSum]:
+    x = XeroJournalLineRow
+    earlier = case((x.journal_date < period_start, 1), else_=0)
+    ours = case((x.record_erp_id.is_(None), 0), else_=1)
+    stmt = (select(x.account_code, earlier, ours, x.contact, func.max(x.contact_name), x.tracking,
+                   func.sum(x.amount))
+            .where(x.journal_date <= closing_date)
+            .group_by(x.account_code, earlier, ours, x.contact, x.tracking))
+    cache: dict[str, tuple[TrackingRef, ...]] = {}
+    return [
+        XeroLineSum(code, bool(early), bool(mine), unscaled(cents, 2), contact or "", name or "",
+                    _tracking(tracking, cache))
+        for code, early, mine, contact, name, tracking, cents in session.execute(stmt)
+        if cents
+    ]
+
+
+def xero_journal_entries(session: Session, closing_date: date, account_code: str,
+                         others_only: bool, limit: int) -> list[XeroJournal]:
+    x = XeroJournalLineRow
+    where = [x.journal_date <= closing_date, x.account_code == account_code]
+    if others_only:
+        where.append(x.record_erp_id.is_(None))
+    numbers = [n for (n,) in session.execute(
+        select(x.journal_number).where(*where).group_by(x.journal_number)
+        .order_by(x.journal_number.desc()).limit(limit))]
+    if not numbers:
+        return []
+    rows = session.execute(select(x).where(x.journal_number.in_(numbers),
+                                           x.account_code == account_code)
+                           .order_by(x.journal_number.desc(), x.id)).scalars().all()
+    cache: dict[str, tuple[TrackingRef, ...]] = {}
+    journals: dict[int, XeroJournal] = {}
+    for row in rows:
+        line = XeroJournalLine(row.account_code, Decimal(row.amount).scaleb(-2),
+                               tracking=_tracking(row.tracking, cache))
+        found = journals.get(row.journal_number)
+        if found is None:
+            journals[row.journal_number] = XeroJournal(
+                row.journal_id, row.journal_number, row.journal_date, row.source_type,
+                row.source_id, row.reference, (line,), record_kind=row.record_kind or "",
+                record_erp_id=row.record_erp_id or "")
+        else:
+            journals[row.journal_number] = XeroJournal(
+                found.journal_id, found.number, found.date, found.source_type, found.source_id,
+                found.reference, (*found.lines, line), record_kind=found.record_kind,
+                record_erp_id=found.record_erp_id)
+    return list(journals.values())

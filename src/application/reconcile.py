@@ -1,0 +1,352 @@
+"""Reconcile: Xero against the ERP at a closing date, account by account (DESIGN: "Books over
+time"), and ExplainDifference: the documents, journals and Xero entries behind one account's
+difference.
+
+Reading only, apart from the plugin's own copy of Xero's general ledger: each reconciliation
+first reads the journals Xero posted since the last one (GET /Journals by offset, a page of 100
+at a time, each page committed as it comes), so Xero's side per contact and per tracking option,
+and what someone else posted there, are summed by the database like the ERP's side.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+
+from ..domain.corrections import Correction
+from ..domain.documents import Kind, TradeDocument
+from ..domain.errors import InvalidRequest
+from ..domain.inventory import STOCK_STAGES
+from ..domain.journals import AccountJournal, build_journals
+from ..domain.mapping import AccountMapping
+from ..domain.money import ZERO
+from ..domain.reconciliation import (
+    LINE_SIGN,
+    AccountInfo,
+    Cause,
+    Chart,
+    ErpState,
+    LineSum,
+    ReconcileInput,
+    Reconciliation,
+    reconcile,
+)
+from ..domain.sync import SyncRecord
+from .plan_corrections import CorrectionsRequest, PlanCorrections
+from .ports import (
+    AccountingGateway,
+    ChartOfAccounts,
+    TrialBalanceRow,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    XeroJournal,
+)
+from .value_inventory import DEFAULT_YEAR_END, FINANCIAL_YEAR_END, financial_year_start
+
+log = logging.getLogger(__name__)
+
+KIND_OF_TYPE = {"ACCREC": Kind.SALES_ORDERS, "ACCPAY": Kind.PURCHASE_ORDERS,
+                "ACCRECCREDIT": Kind.REFUNDS}
+JOURNAL_PAGE = 100
+# A reconciliation reads at most this many pages of Xero's ledger (100 journals each); a first
+# reconciliation of a large organisation reads on at the next one and says so meanwhile.
+MAX_JOURNAL_PAGES = 200
+FAILED_LIMIT = 100_000
+
+
+@dataclass(frozen=True)
+class ReconcileRequest:
+    closing_date: date
+    read_xero_ledger: bool = True
+
+
+class Reconcile:
+    def __init__(self, uow: UnitOfWorkFactory, gateway: AccountingGateway,
+                 max_journal_pages: int = MAX_JOURNAL_PAGES) -> None:
+        self.uow = uow
+        self.gateway = gateway
+        self.max_journal_pages = max_journal_pages
+
+    def execute(self, request: ReconcileRequest) -> Reconciliation:
+        closing = request.closing_date
+        chart = self.gateway.chart()
+        notes: list[str] = []
+        if request.read_xero_ledger and not self.read_ledger():
+            notes.append(
+                "Xero's general ledger is still being read (it is read 20,000 journals at a "
+                "time): the parts per contact and tracking option, and what others posted in "
+                "Xero, cover only what was read so far. Reconcile again to read on.")
+        rows = self.gateway.trial_balance(closing)
+        trial_balance = {row.account_code: row.balance for row in rows}
+        with self.uow() as uow:
+            mapping = uow.settings.mapping()
+            start = financial_year_start(closing, uow.settings.preference(
+                FINANCIAL_YEAR_END, DEFAULT_YEAR_END))
+            data = ReconcileInput(closing, start, reconciliation_chart(chart, mapping, rows),
+                                  trial_balance=trial_balance, notes=notes)
+            erp_lines, data.erp_totals = uow.documents.document_sums(closing, start)
+            data.erp_lines = list(_mapped_lines(erp_lines, mapping))
+            data.erp_lines.extend(self._journal_lines(uow, mapping, closing, start, notes))
+            data.sent_lines, data.sent_totals = uow.ledger.sent_sums(closing, start)
+            data.xero_lines = uow.ledger.xero_line_sums(closing, start)
+        return reconcile(data)
+
+    def read_ledger(self) -> bool:
+        """Read the journals Xero posted since the last look; False when more remain."""
+        for _ in range(self.max_journal_pages):
+            with self.uow() as uow:
+                offset = uow.ledger.xero_journal_offset()
+            page = self.gateway.journals(offset)
+            with self.uow() as uow:
+                uow.ledger.save_xero_journals(page)
+                if len(page) < JOURNAL_PAGE:
+                    uow.ledger.claim_xero_journals()
+                uow.commit()
+            if len(page) < JOURNAL_PAGE:
+                return True
+        return False
+
+    def _journal_lines(self, uow: UnitOfWork, mapping: AccountMapping, closing: date,
+                       start: date, notes: list[str]) -> Iterable[LineSum]:
+        failed = {r.erp_id for r in uow.ledger.failed(Kind.JOURNALS, FAILED_LIMIT)}
+        unsynced = build_journals(uow.documents.cost_flows(closing), mapping)
+        synced = build_journals(uow.documents.synced_cost_flows(closing), mapping)
+        unbuilt = len(unsynced.problems) + len(synced.problems)
+        if unbuilt:
+            notes.append(
+                f"{unbuilt} cost journal problem{'s' if unbuilt != 1 else ''} (such as a stage "
+                f"without an account) keep some cost entries out of every account until the "
+                f"mapping is completed: " + "; ".join(
+                    p.message for p in (*unsynced.problems, *synced.problems)[:3]))
+        for state, build in ((None, unsynced), (ErpState.SYNCED, synced)):
+            for journal in build.journals:
+                journal_state = state or (ErpState.FAILED if journal.key in failed
+                                          else ErpState.NOT_SYNCED)
+                yield from journal_line_sums(journal, journal_state, start)
+
+
+def journal_line_sums(journal: AccountJournal, state: str, start: date) -> Iterable[LineSum]:
+    for line in journal.lines:
+        yield LineSum("", state, journal.date < start, line.account_code, line.tracking,
+                      line.amount)
+
+
+def _mapped_lines(lines: Iterable[LineSum], mapping: AccountMapping) -> Iterable[LineSum]:
+    """The ERP's lines as a sync sends them: the kind's default account where the ERP left
+    none, tracking from the batch attributes."""
+    refs: dict[tuple, tuple] = {}
+    for line in lines:
+        code = line.account_code
+        if not code:
+            kind = KIND_OF_TYPE.get(line.document_type)
+            code = mapping.defaults_for(kind).account_code if kind else ""
+        tracking = refs.get(line.attributes)
+        if tracking is None:
+            tracking = refs[line.attributes] = mapping.tracking_refs(line.attributes)
+        yield replace(line, account_code=code, tracking=tracking, attributes=())
+
+
+def reconciliation_chart(chart: ChartOfAccounts, mapping: AccountMapping,
+                         trial_balance: Iterable[TrialBalanceRow] = ()) -> Chart:
+    def system(role: str, default: str) -> str:
+        return next((a.code for a in chart.accounts if a.system_account == role), default)
+
+    inventory = {a.code for a in chart.accounts if a.type == "INVENTORY"}
+    inventory |= {code for stage in STOCK_STAGES if (code := mapping.stage_accounts.get(stage))}
+    accounts = {row.account_code: AccountInfo(row.account_code, row.name, row.account_type)
+                for row in trial_balance}
+    accounts.update({a.code: AccountInfo(a.code, a.name, a.type) for a in chart.accounts})
+    return Chart(
+        accounts=accounts,
+        receivables=system("DEBTORS", "610"),
+        payables=system("CREDITORS", "800"),
+        tax=system("GST", "820"),
+        retained_earnings=system("RETAINEDEARNINGS", "960"),
+        inventory=frozenset(inventory),
+    )
+
+
+# ------------------------------------------------------------------------------ drill-down
+
+
+@dataclass(frozen=True)
+class DocumentBehind:
+    """An ERP document or cost journal behind a difference on one account."""
+
+    kind: Kind
+    erp_id: str  # a journal's key
+    number: str
+    date: date
+    amount: Decimal  # what it posts to the account, debit positive
+    cause: Cause
+    erp_url: str = ""
+    xero_url: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class XeroEntry:
+    journal: XeroJournal
+    amount: Decimal  # on the account, debit positive
+    ours: bool
+    xero_url: str = ""
+
+
+@dataclass(frozen=True)
+class Explanation:
+    closing_date: date
+    account_code: str
+    name: str
+    documents: tuple[DocumentBehind, ...] = ()
+    others: tuple[XeroEntry, ...] = ()
+    ours: tuple[XeroEntry, ...] = ()
+    limited: bool = False  # more documents than shown
+    notes: tuple[str, ...] = field(default=())
+
+
+SOURCE_KINDS = {"ACCREC": Kind.SALES_ORDERS, "ACCPAY": Kind.PURCHASE_ORDERS,
+                "ACCRECCREDIT": Kind.REFUNDS, "ACCPAYCREDIT": Kind.REFUNDS,
+                "MANJOURNAL": Kind.JOURNALS}
+
+
+class ExplainDifference:
+    """The documents, journals and Xero entries behind one account's difference."""
+
+    def __init__(self, uow: UnitOfWorkFactory, gateway: AccountingGateway,
+                 plan_corrections: PlanCorrections, limit: int = 50) -> None:
+        self.uow = uow
+        self.gateway = gateway
+        self.plan_corrections = plan_corrections
+        self.limit = limit
+
+    def execute(self, closing: date, account_code: str) -> Explanation:
+        code = account_code.strip()
+        if not code or len(code) > 20:
+            raise InvalidRequest("Choose an account by its code, e.g. 1440.")
+        chart = self.gateway.chart()
+        found: list[DocumentBehind] = []
+        limited = False
+        with self.uow() as uow:
+            mapping = uow.settings.mapping()
+            rchart = reconciliation_chart(chart, mapping)
+            start = financial_year_start(closing, uow.settings.preference(
+                FINANCIAL_YEAR_END, DEFAULT_YEAR_END))
+            for kind in (Kind.SALES_ORDERS, Kind.PURCHASE_ORDERS, Kind.REFUNDS):
+                limited |= self._documents(uow, kind, closing, code, rchart, mapping, found)
+            limited |= self._journals(uow, mapping, closing, code, found)
+            others = uow.ledger.xero_journal_entries(closing, code, True, self.limit)
+            ours = uow.ledger.xero_journal_entries(closing, code, False, self.limit)
+        for correction in self.plan_corrections.execute(CorrectionsRequest(closing)).corrections:
+            amount = _correction_amount(correction, code, rchart)
+            if amount:
+                found.append(DocumentBehind(
+                    correction.kind, correction.erp_id, correction.number,
+                    correction.date or (correction.new or correction.old).date,  # type: ignore[union-attr]
+                    amount, Cause.CORRECTION, correction.erp_url,
+                    self.gateway.web_url(correction.kind, correction.xero_id)
+                    if correction.xero_id else "", correction.reason))
+        info = rchart.info(code)
+        notes = ()
+        if info.is_profit_and_loss:
+            notes = (f"Revenue and expense accounts count from {start.isoformat()}, the first "
+                     f"day of the financial year, as Xero's trial balance does.",)
+        return Explanation(
+            closing, code, info.name, tuple(found),
+            tuple(self._entry(j, False) for j in others),
+            tuple(self._entry(j, True) for j in ours if j.record_erp_id),
+            limited, notes)
+
+    def _entry(self, journal: XeroJournal, ours: bool) -> XeroEntry:
+        kind = SOURCE_KINDS.get(journal.source_type)
+        url = self.gateway.web_url(kind, journal.source_id) if kind and journal.source_id else ""
+        amount = sum((line.net_amount for line in journal.lines), ZERO)
+        return XeroEntry(journal, amount, ours, url)
+
+    def _documents(self, uow: UnitOfWork, kind: Kind, closing: date, code: str, chart: Chart,
+                   mapping: AccountMapping, found: list[DocumentBehind]) -> bool:
+        failed = uow.ledger.failed(kind, FAILED_LIMIT)
+        failed_ids = {r.erp_id for r in failed}
+        shown = 0
+        after: tuple[date, str] | None = None
+        while shown < self.limit:
+            chunk = uow.documents.next_unsynced(kind, closing, after, 500)
+            if not chunk:
+                return False
+            for document in chunk:
+                amount = document_amount(document, code, chart, mapping)
+                if amount:
+                    cause = Cause.FAILED if document.erp_id in failed_ids else Cause.NOT_SYNCED
+                    found.append(DocumentBehind(kind, document.erp_id, document.number,
+                                                document.date, amount, cause, document.url,
+                                                note=_last_error(failed, document.erp_id)))
+                    shown += 1
+                    if shown >= self.limit:
+                        return True
+            last = chunk[-1]
+            after = (last.date, last.erp_id)
+        return True
+
+    def _journals(self, uow: UnitOfWork, mapping: AccountMapping, closing: date, code: str,
+                  found: list[DocumentBehind]) -> bool:
+        failed = uow.ledger.failed(Kind.JOURNALS, FAILED_LIMIT)
+        failed_ids = {r.erp_id for r in failed}
+        shown = 0
+        for journal in build_journals(uow.documents.cost_flows(closing), mapping).journals:
+            amount = sum((line.amount for line in journal.lines if line.account_code == code),
+                         ZERO)
+            if not amount:
+                continue
+            if shown >= self.limit:
+                return True
+            cause = Cause.FAILED if journal.key in failed_ids else Cause.NOT_SYNCED
+            found.append(DocumentBehind(Kind.JOURNALS, journal.key, journal.narration,
+                                        journal.date, amount, cause, journal.url,
+                                        note=_last_error(failed, journal.key)))
+            shown += 1
+        return False
+
+
+def _last_error(failed: list[SyncRecord], erp_id: str) -> str:
+    return next((r.last_error for r in failed if r.erp_id == erp_id), "")
+
+
+def document_amount(document: TradeDocument, code: str, chart: Chart,
+                    mapping: AccountMapping) -> Decimal:
+    """What the document posts to the account as Xero would post it, debit positive."""
+    sign = LINE_SIGN.get(document.xero_type, 1)
+    default = mapping.defaults_for(document.kind).account_code
+    amount = ZERO
+    for line in document.lines:
+        net = line.line_amount - line.tax_amount if document.line_amount_types.value == \
+            "Inclusive" else line.line_amount
+        if (line.account_code or default) == code:
+            amount += sign * net
+        if code == chart.tax:
+            amount += sign * line.tax_amount
+        if code == (chart.receivables if document.xero_type in ("ACCREC", "ACCRECCREDIT")
+                    else chart.payables):
+            amount -= sign * (net + line.tax_amount)
+    return amount
+
+
+def _correction_amount(correction: Correction, code: str, chart: Chart) -> Decimal:
+    def posted(state) -> Decimal:
+        if state is None:
+            return ZERO
+        sign = LINE_SIGN.get(state.document_type, 1)
+        control = chart.receivables if state.document_type in ("ACCREC", "ACCRECCREDIT") \
+            else chart.payables if state.document_type else ""
+        amount = ZERO
+        for line in state.lines:
+            if line.account_code == code:
+                amount += sign * line.amount
+            if code == chart.tax:
+                amount += sign * line.tax_amount
+            if control and code == control:
+                amount -= sign * (line.amount + line.tax_amount)
+        return amount
+
+    return posted(correction.new) - posted(correction.old)
