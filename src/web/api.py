@@ -43,6 +43,12 @@ from ..domain.sync import JournalMode
 from . import api_models as m
 from .corrections import correction_json, corrections_json
 from .presenters import document_list_json, journal_detail_json, preview_json, run_json, status_json
+from .reconciliation import (
+    closing_date_of,
+    explanation_json,
+    reconciliation_json,
+    run_reconciliation,
+)
 from .schedule_form import alert_json, alert_settings_json, schedules_json
 from .services import container
 from .valuation import valuation_json, valuation_request
@@ -303,6 +309,32 @@ def inventory_valuation(query: m.ValuationQuery) -> Any:
         query.closing_date.isoformat() if query.closing_date else None,
         query.period_start.isoformat() if query.period_start else None, today))
     return jsonify(valuation_json(result))
+@operation("/api/reconciliation", "getReconciliation", query=m.ReconciliationQuery,
+           responses={200: (m.Reconciliation, "ERP, sent and Xero per account, with causes")})
+def reconciliation(query: m.ReconciliationQuery) -> Any:
+    """Does Xero agree with the ERP at the closing date?
+    For every account: the ERP's figure, what Accounts Sync has sent and Xero's trial balance,
+    per contact for receivables and payables and per tracking option for inventory, with each
+    difference explained by a named cause (not yet synced, failed, correction pending, awaiting
+    approval in Xero, posted in Xero by someone else) or shown as unexplained. Reads the
+    journals Xero posted since the last reconciliation first."""
+    closing = query.closing_date.isoformat() if query.closing_date else None
+    return jsonify(reconciliation_json(run_reconciliation(closing)))
+
+
+@operation("/api/reconciliation/accounts/<code>", "explainAccount", path=m.AccountPath,
+           query=m.ReconciliationQuery,
+           responses={200: (m.AccountExplanation, "What lies behind the account's difference")})
+def reconciliation_account(path: m.AccountPath, query: m.ReconciliationQuery) -> Any:
+    """The documents, journals and Xero entries behind one account's difference
+    ERP documents and cost journals not synced, failed or with a correction pending (with
+    links into the ERP and Xero), and the journals someone else posted in Xero."""
+    today = container().clock().today()
+    closing = closing_date_of(query.closing_date.isoformat() if query.closing_date else None,
+                              today)
+    return jsonify(explanation_json(container().explain_difference().execute(closing, path.code)))
+
+
 @operation("/api/schedules", "getSchedules",
            responses={200: (m.Schedules, "Each kind's schedule, its next and last firing")})
 def schedules() -> Any:

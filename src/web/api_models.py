@@ -123,6 +123,15 @@ class ValuationQuery(Strict):
                     "first day of the financial year the closing date falls in")] = None
 
 
+class ReconciliationQuery(Strict):
+    closing_date: ClosingDate = None
+
+
+class AccountPath(Strict):
+    code: Annotated[str, StringConstraints(min_length=1, max_length=20), Field(
+        description="A Xero account code", examples=["1440"])]
+
+
 class KindPath(Strict):
     kind: TradeKind
 
@@ -598,3 +607,83 @@ class Alert(BaseModel):
 
 class Alerts(BaseModel):
     alerts: list[Alert]
+
+
+# ----------------------------------------------------------------------------- reconciliation
+
+CauseName = Literal["not_synced", "failed", "correction", "awaiting_approval", "others"]
+
+
+class CauseAmount(BaseModel):
+    cause: CauseName
+    label: str = Field(description="The cause in words, e.g. 'not yet synced'")
+    amount: Money = Field(description="The part of ERP − Xero this cause explains")
+
+
+class ReconciledFigures(BaseModel):
+    erp: Money = Field(description="The ERP's figure: its documents and cost entries through "
+                                   "the mapping, synced or not (debit positive)")
+    sent: Money = Field(description="What Accounts Sync has sent")
+    xero: Money = Field(description="Xero's balance: its trial balance for an account, its "
+                                    "general ledger's journals for a part")
+    difference: Money = Field(description="ERP − Xero")
+    causes: list[CauseAmount]
+    unexplained: Money
+
+
+class ReconciledPart(ReconciledFigures):
+    key: str = Field(description="The contact's ERP id, or the tracking as Category=Option;...")
+    label: str
+
+
+class ReconciledAccount(ReconciledFigures):
+    code: str
+    name: str
+    type: str
+    breakdown: Literal["contact", "tracking"] | None
+    parts: list[ReconciledPart]
+
+
+class Reconciliation(BaseModel):
+    """Xero against the ERP at the closing date, account by account."""
+
+    closing_date: Date
+    period_start: Date = Field(description="Revenue and expenses count from this day (the "
+                                           "financial year's first), as Xero's trial balance")
+    reconciled: bool = Field(description="True when no account has an unexplained difference")
+    unexplained_accounts: list[str]
+    notes: list[str]
+    accounts: list[ReconciledAccount]
+
+
+class DocumentBehind(BaseModel):
+    kind: str
+    erp_id: str
+    number: str
+    date: Date
+    amount: Money = Field(description="What it posts (or would post) to the account, debit "
+                                      "positive")
+    cause: CauseName
+    erp_url: str | None
+    xero_url: str | None
+    note: str
+
+
+class PostedByOthers(BaseModel):
+    journal_number: int
+    date: Date
+    source_type: str
+    reference: str
+    amount: Money
+    xero_url: str | None
+
+
+class AccountExplanation(BaseModel):
+    """The ERP documents and journals and the Xero entries behind one account's difference."""
+
+    account: str
+    name: str
+    documents: list[DocumentBehind]
+    posted_by_others: list[PostedByOthers]
+    more: bool = Field(description="More documents than listed")
+    notes: list[str]

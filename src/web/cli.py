@@ -33,6 +33,7 @@ from ..domain.money import format_money
 from ..domain.sync import JournalMode, RunState, parse_closing_date
 from .corrections import corrections_json
 from .presenters import preview_json, status_json
+from .reconciliation import reconciliation_csv_text, reconciliation_json, run_reconciliation
 from .schedule_form import schedules_json
 from .services import container, state
 from .valuation import valuation_csv, valuation_json, valuation_request
@@ -202,6 +203,43 @@ def status_command(as_json: bool) -> None:
         active = body["active_runs"].get(kind)
         running = f"  running {active['done']}/{active['total']}" if active else ""
         click.echo(f"{kind:<16} synced up to {mark or 'never'}{running}")
+
+
+@cli.command("reconcile")
+@closing_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (one row per account and part).")
+@plain_errors
+def reconcile_command(closing_date: str | None, as_json: bool, as_csv: bool) -> None:
+    """Xero against the ERP at the closing date, account by account. Exits with 1 when a
+    difference is unexplained."""
+    if as_json and as_csv:
+        raise click.UsageError("Choose --json or --csv, not both.")
+    result = run_reconciliation(closing_date)
+    if as_csv:
+        click.echo(reconciliation_csv_text(result), nl=False)
+    elif as_json:
+        click.echo(json.dumps(reconciliation_json(result), indent=2))
+    else:
+        click.echo(f"Reconciliation at {result.closing_date.isoformat()} (revenue and expenses "
+                   f"from {result.period_start.isoformat()})")
+        click.echo(f"{'Account':<36}{'ERP':>15}{'Sent':>15}{'Xero':>15}{'Unexplained':>14}")
+        for a in result.accounts:
+            f = a.figures
+            click.echo(f"{(a.code + ' ' + a.name)[:35]:<36}{format_money(f.erp):>15}"
+                       f"{format_money(f.sent):>15}{format_money(f.xero):>15}"
+                       f"{format_money(f.unexplained):>14}")
+            for cause, amount in f.causes:
+                click.echo(f"    {cause.value}: {format_money(amount)}")
+        for note in result.notes:
+            click.echo(f"- {note}")
+        if result.reconciled:
+            click.echo("Reconciled: every difference has a named cause.")
+        else:
+            click.echo(f"{len(result.unexplained)} account(s) with an unexplained difference: "
+                       + ", ".join(a.code for a in result.unexplained), err=True)
+    if not result.reconciled:
+        raise SystemExit(1)
 
 
 @cli.command("inventory-valuation")

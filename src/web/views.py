@@ -33,7 +33,7 @@ from ..domain.errors import InvalidRequest, MappingRefused, RunAlreadyActive
 from ..domain.money import money
 from ..domain.schedules import SCHEDULED_KINDS, SchedulesRefused
 from ..domain.sync import JournalMode, SyncRun, parse_closing_date
-from . import api, csrf, valuation
+from . import api, csrf, reconciliation, valuation
 from .api_models import MAX_ID
 from .corrections import state_words, xero_kind
 from .errors import error_response, register_error_handlers
@@ -126,6 +126,10 @@ def make_blueprint() -> Blueprint:
     bp.add_url_rule("/inventory-valuation", "inventory_valuation", valuation.inventory_valuation)
     bp.add_url_rule("/inventory-valuation.csv", "inventory_valuation_csv",
                     valuation.inventory_valuation_csv)
+    bp.add_url_rule("/reconciliation", "reconciliation", reconciliation.reconciliation_page)
+    bp.add_url_rule("/reconciliation.csv", "reconciliation_csv", reconciliation.reconciliation_csv)
+    bp.add_url_rule("/reconciliation/accounts/<code>", "reconciliation_account",
+                    reconciliation.reconciliation_account)
     bp.add_url_rule("/settings/schedules", "save_schedules", save_schedules, methods=["POST"])
     bp.add_url_rule("/alerts", "alerts", alerts_page)
     bp.add_url_rule(f"/alerts/<int(max={MAX_ID}):alert_id>/dismiss", "dismiss_alert",

@@ -12,7 +12,7 @@ from tests.fakes import FakeClock, FakeGateway
 from .web_host import logged_in, make_host_app
 
 SAMPLE_ARGS = {"kind": "sales_orders", "key": "2026-11-02-bottling", "run_id": 1,
-               "filename": "accounts_sync.css", "alert_id": 1}
+               "filename": "accounts_sync.css", "alert_id": 1, "code": "1440"}
 
 
 @pytest.fixture
