@@ -198,8 +198,14 @@ class AccountReconciliation:
     breakdown: str = ""  # "contact", "tracking" or ""
 
     @property
+    def unexplained_parts(self) -> tuple[Part, ...]:
+        """Parts with an unexplained difference (they may cancel out in the account's total,
+        e.g. a payment in Xero against the wrong contact)."""
+        return tuple(p for p in self.parts if p.figures.unexplained)
+
+    @property
     def reconciled(self) -> bool:
-        return self.figures.unexplained == 0
+        return self.figures.unexplained == 0 and not self.unexplained_parts
 
 
 @dataclass(frozen=True)

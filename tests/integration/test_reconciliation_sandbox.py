@@ -51,6 +51,10 @@ def test_a_synced_demo_reconciles_and_its_valuation_is_xeros_inventory(synced_de
     assert result.accounts
     assert [(a.code, a.figures) for a in result.unexplained] == []
     assert result.reconciled
+    assert [(a.code, p.label, p.figures) for a in result.accounts for p in a.parts
+            if p.figures.unexplained] == []
+    receivable = result.account("610")
+    assert receivable.breakdown == "contact" and len(receivable.parts) > 5
     # The demo keeps its deliberate problems: they show as failed, never as unexplained.
     assert {a.code for a in result.accounts_with(Cause.FAILED)} >= {"800"}
 
