@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -71,6 +72,13 @@ from accounts_sync.domain.inventory import BatchRef, ProductRef, PurchaseBalance
 from accounts_sync.domain.journals import AccountJournal, journal_key
 from accounts_sync.domain.mapping import AccountMapping
 from accounts_sync.domain.money import ZERO, money, total
+from accounts_sync.domain.reconciliation import (
+    OBJECT_SOURCES,
+    ContactSum,
+    ErpState,
+    LineSum,
+    XeroLineSum,
+)
 from accounts_sync.domain.schedules import ScheduleEntry
 from accounts_sync.domain.sync import JournalMode, SyncRecord, SyncRun, SyncState
 
@@ -95,6 +103,8 @@ class LedgerState:
     xero_changes: dict[tuple[Kind, str], XeroChange] = field(default_factory=dict)
     schedules: dict[str, ScheduleEntry] = field(default_factory=dict)
     alerts: list[tuple[Alert, int | None]] = field(default_factory=list)  # (alert, repeat of)
+    # Xero's general ledger as read so far: (journal, owning record or None)
+    xero_journals: list[tuple[XeroJournal, SyncRecord | None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -309,6 +319,30 @@ class FakeDocumentSource:
                 for (stage, category, batch, product, attributes), (amount, litres, cases)
                 in sums.items()]
 
+    def document_sums(self, closing_date: date, period_start: date
+                      ) -> tuple[list[LineSum], list[ContactSum]]:
+        lines: list[LineSum] = []
+        totals: list[ContactSum] = []
+        for kind in (Kind.SALES_ORDERS, Kind.PURCHASE_ORDERS, Kind.REFUNDS):
+            for d in self.store.documents.get(kind, []):
+                if d.date > closing_date:
+                    continue
+                record = self.state.records.get((kind, d.erp_id))
+                state = (ErpState.SYNCED if record and record.state is SyncState.SYNCED
+                         else ErpState.FAILED if record and record.state is SyncState.FAILED
+                         else ErpState.NOT_SYNCED)
+                whole = ZERO
+                for line in d.lines:
+                    net = line.line_amount - line.tax_amount \
+                        if d.line_amount_types is LineAmountTypes.INCLUSIVE else line.line_amount
+                    whole += net + line.tax_amount
+                    lines.append(LineSum(d.xero_type, state, d.date < period_start,
+                                         line.account_code, line.tracking, net, line.tax_amount,
+                                         line.attributes))
+                totals.append(ContactSum(d.xero_type, state, d.contact.erp_id, d.contact.name,
+                                         whole))
+        return lines, totals
+
     def purchases_by_account(self, account_codes: Sequence[str],
                              closing_date: date) -> list[PurchaseBalance]:
         sums: dict[tuple[str, tuple], Decimal] = {}
@@ -432,6 +466,78 @@ class FakeLedger:
     def first_synced_at(self) -> datetime | None:
         times = [r.synced_at for r in self.state.records.values() if r.synced_at]
         return min(times) if times else None
+
+    def sent_sums(self, closing_date: date, period_start: date
+                  ) -> tuple[list[LineSum], list[ContactSum]]:
+        lines: list[LineSum] = []
+        totals: list[ContactSum] = []
+        for record in self.state.records.values():
+            sent = record.sent
+            if record.kind is Kind.CORRECTIONS or record.state is not SyncState.SYNCED \
+                    or sent is None or sent.date > closing_date:
+                continue
+            state = "draft" if record.xero_status in ("DRAFT", "SUBMITTED") else "posted"
+            for line in sent.lines:
+                lines.append(LineSum(sent.document_type, state, sent.date < period_start,
+                                     line.account_code,
+                                     tuple(sorted(line.tracking, key=lambda t: t.category)),
+                                     line.amount, line.tax_amount))
+            if sent.document_type:
+                totals.append(ContactSum(sent.document_type, state, sent.contact,
+                                         sent.contact_name, sent.net + sent.tax))
+        return lines, totals
+
+    def xero_journal_offset(self) -> int:
+        return max((j.number for j, _ in self.state.xero_journals), default=0)
+
+    def save_xero_journals(self, journals: Sequence[XeroJournal]) -> None:
+        numbers = {j.number for j in journals}
+        owners = self.records_by_xero_id([j.source_id for j in journals
+                                          if j.source_type in OBJECT_SOURCES])
+        self.state.xero_journals = [(j, r) for j, r in self.state.xero_journals
+                                    if j.number not in numbers]
+        self.state.xero_journals.extend((j, owners.get(j.source_id)) for j in journals)
+
+    def claim_xero_journals(self) -> int:
+        owners = self.records_by_xero_id([j.source_id for j, r in self.state.xero_journals
+                                          if r is None and j.source_type in OBJECT_SOURCES])
+        self.state.xero_journals = [(j, r or owners.get(j.source_id))
+                                    for j, r in self.state.xero_journals]
+        return len(owners)
+
+    def xero_line_sums(self, closing_date: date, period_start: date) -> list[XeroLineSum]:
+        sums: dict[tuple, Decimal] = defaultdict(Decimal)
+        for journal, record in self.state.xero_journals:
+            if journal.date > closing_date:
+                continue
+            sent = record.sent if record is not None else None
+            contact = (sent.contact, sent.contact_name) if sent is not None else ("", "")
+            for line in journal.lines:
+                tracking = tuple(sorted(line.tracking, key=lambda t: t.category))
+                sums[line.account_code, journal.date < period_start, record is not None,
+                     *contact, tracking] += line.net_amount
+        return [XeroLineSum(code, earlier, ours, amount, contact, name, tracking)
+                for (code, earlier, ours, contact, name, tracking), amount in sums.items()
+                if amount]
+
+    def xero_source_sums(self, source_ids: Sequence[str]) -> dict[str, dict[str, Decimal]]:
+        wanted = set(source_ids)
+        out: dict[str, dict[str, Decimal]] = {}
+        for journal, _ in self.state.xero_journals:
+            if journal.source_id in wanted:
+                for line in journal.lines:
+                    sums = out.setdefault(journal.source_id, {})
+                    sums[line.account_code] = sums.get(line.account_code, ZERO) + line.net_amount
+        return {source: {c: a for c, a in sums.items() if a} for source, sums in out.items()}
+
+    def xero_journal_entries(self, closing_date: date, account_code: str, others_only: bool,
+                             limit: int) -> list[XeroJournal]:
+        found = [replace(j, lines=tuple(ln for ln in j.lines if ln.account_code == account_code),
+                         record_kind=r.kind.value if r else "", record_erp_id=r.erp_id if r else "")
+                 for j, r in reversed(self.state.xero_journals)
+                 if j.date <= closing_date and not (others_only and r is not None)
+                 and any(ln.account_code == account_code for ln in j.lines)]
+        return found[:limit]
 
     def save_xero_changes(self, changes: Sequence[XeroChange]) -> None:
         for change in changes:
@@ -988,7 +1094,8 @@ class FakeGateway:
         obj.payments.append((amount, day))
         sign = LINE_SIGN[obj.document_type]
         control = CONTROL_ACCOUNT[obj.document_type]
-        self._post(day, PAYMENT_SOURCE[obj.document_type], obj.xero_id, obj.number,
+        # As in Xero, a payment's journal has the payment as its source, not the invoice.
+        self._post(day, PAYMENT_SOURCE[obj.document_type], self._new_id(), obj.number,
                    [XeroJournalLine(BANK_ACCOUNT, -sign * amount),
                     XeroJournalLine(control, sign * amount)])
         if obj.amount_due == 0:

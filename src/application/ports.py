@@ -575,6 +575,11 @@ class SyncLedger(Protocol):
 
     def xero_line_sums(self, closing_date: date, period_start: date) -> list[XeroLineSum]: ...
 
+    def xero_source_sums(self, source_ids: Sequence[str]) -> dict[str, dict[str, Decimal]]:
+        """What the journals read so far post per account, for each of these sources: what
+        Xero's ledger holds of an object now."""
+        ...
+
     def xero_journal_entries(self, closing_date: date, account_code: str, others_only: bool,
                              limit: int) -> list[XeroJournal]:
         """The journals read from Xero, dated up to the closing date, with a line on this

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
-from ..domain.corrections import Correction
+from ..domain.corrections import Correction, CorrectionAction
 from ..domain.documents import Kind, TradeDocument
 from ..domain.errors import InvalidRequest
 from ..domain.inventory import STOCK_STAGES
@@ -32,7 +32,9 @@ from ..domain.reconciliation import (
     LineSum,
     ReconcileInput,
     Reconciliation,
+    account_postings,
     reconcile,
+    sent_sums_of,
 )
 from ..domain.sync import SyncRecord
 from .plan_corrections import CorrectionsRequest, PlanCorrections
@@ -55,6 +57,9 @@ JOURNAL_PAGE = 100
 # reconciliation of a large organisation reads on at the next one and says so meanwhile.
 MAX_JOURNAL_PAGES = 200
 FAILED_LIMIT = 100_000
+# Corrections that change the original object itself (the others create objects of their own).
+IN_PLACE = frozenset({CorrectionAction.UPDATE, CorrectionAction.VOID, CorrectionAction.DELETE,
+                      CorrectionAction.REWRITE_JOURNAL, CorrectionAction.DELETE_JOURNAL})
 
 
 @dataclass(frozen=True)
@@ -91,8 +96,46 @@ class Reconcile:
             data.erp_lines = list(_mapped_lines(erp_lines, mapping))
             data.erp_lines.extend(self._journal_lines(uow, mapping, closing, start, notes))
             data.sent_lines, data.sent_totals = uow.ledger.sent_sums(closing, start)
+            self._applied_in_flight(uow, data, closing, start)
             data.xero_lines = uow.ledger.xero_line_sums(closing, start)
         return reconcile(data)
+
+    def _applied_in_flight(self, uow: UnitOfWork, data: ReconcileInput, closing: date,
+                           start: date) -> None:
+        """A correction that changes an object in place (update, void, delete, a journal
+        rewritten) and whose run was interrupted after Xero applied it: what Xero holds from us
+        is already its outcome, which our record only learns when the next run looks it up."""
+        interrupted = sum(len(uow.ledger.in_flight(kind)) for kind in Kind)
+        if interrupted:
+            data.notes.append(
+                f"{interrupted} document{'s' if interrupted != 1 else ''}, journal"
+                f"{'s' if interrupted != 1 else ''} or correction{'s' if interrupted != 1 else ''} "
+                f"were interrupted while being sent: the next run looks them up in Xero and "
+                f"settles them. Until then, what Xero already made of them shows as posted by "
+                f"someone else.")
+        pending = [r for r in uow.ledger.in_flight(Kind.CORRECTIONS)
+                   if r.correction is not None and r.correction.action in IN_PLACE
+                   and r.correction.previous is not None and r.correction.target_xero_id
+                   and r.sent is not None]
+        if not pending:
+            return
+        in_xero = uow.ledger.xero_source_sums([r.correction.target_xero_id for r in pending
+                                               if r.correction is not None])
+        for record in pending:
+            link = record.correction
+            assert link is not None and link.previous is not None and record.sent is not None
+            if in_xero.get(link.target_xero_id, {}) != account_postings(record.sent, data.chart):
+                continue  # not applied (or not read from Xero's ledger yet): sent as it was
+            original = uow.ledger.records(link.original_kind, [link.original_erp_id],
+                                          lines=False).get(link.original_erp_id)
+            state = "draft" if original and original.xero_status in ("DRAFT", "SUBMITTED") \
+                else "posted"
+            for sent, sign in ((link.previous, -1), (record.sent, 1)):
+                if sent.date > closing:
+                    continue
+                lines, totals = sent_sums_of(sent, state, start, sign)
+                data.sent_lines.extend(lines)
+                data.sent_totals.extend(totals)
 
     def read_ledger(self) -> bool:
         """Read the journals Xero posted since the last look; False when more remain."""
@@ -143,10 +186,13 @@ def _mapped_lines(lines: Iterable[LineSum], mapping: AccountMapping) -> Iterable
         if not code:
             kind = KIND_OF_TYPE.get(line.document_type)
             code = mapping.defaults_for(kind).account_code if kind else ""
-        tracking = refs.get(line.attributes)
-        if tracking is None:
-            tracking = refs[line.attributes] = mapping.tracking_refs(line.attributes)
-        yield replace(line, account_code=code, tracking=tracking, attributes=())
+        tracking = line.tracking
+        if line.attributes:  # as a sync does: the batch attributes become the mapped tracking
+            tracking = refs.get(line.attributes)
+            if tracking is None:
+                tracking = refs[line.attributes] = mapping.tracking_refs(line.attributes)
+        yield replace(line, account_code=code, attributes=(),
+                      tracking=tuple(sorted(tracking, key=lambda t: t.category)))
 
 
 def reconciliation_chart(chart: ChartOfAccounts, mapping: AccountMapping,

@@ -34,6 +34,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
+from .corrections import SentState
 from .documents import TrackingRef
 from .money import ZERO, money
 
@@ -77,6 +78,9 @@ PROFIT_AND_LOSS_TYPES = frozenset({
 # How each document type posts its lines (its total goes the other way to the control account).
 LINE_SIGN = {"ACCREC": -1, "ACCRECCREDIT": 1, "ACCPAY": 1, "ACCPAYCREDIT": -1}
 RECEIVABLE_TYPES = frozenset({"ACCREC", "ACCRECCREDIT"})
+# The journal sources that are objects Accounts Sync makes; a payment's journal has the payment
+# as its source (ACCRECPAYMENT, ARCREDITPAYMENT, ...): never ours (docs/xero-rules.md §9).
+OBJECT_SOURCES = frozenset({"ACCREC", "ACCPAY", "ACCRECCREDIT", "ACCPAYCREDIT", "MANJOURNAL"})
 
 
 @dataclass(frozen=True)
@@ -299,6 +303,30 @@ def post_totals(book: _Book, sums: Iterable[ContactSum]) -> None:
             else book.chart.payables
         book.add(control, False, s.state, -sign * s.total, contact=s.contact,
                  contact_name=s.contact_name)
+
+
+def sent_sums_of(sent: SentState, state: str, period_start: date, sign: int = 1
+                 ) -> tuple[list[LineSum], list[ContactSum]]:
+    """One record's sent lines summed as the ledger's sent_sums sums them (sign -1 takes them
+    away)."""
+    lines = [LineSum(sent.document_type, state, sent.date < period_start, line.account_code,
+                     line.tracking, sign * line.amount, sign * line.tax_amount)
+             for line in sent.lines]
+    totals = [ContactSum(sent.document_type, state, sent.contact, sent.contact_name,
+                         sign * (sent.net + sent.tax))] if sent.document_type else []
+    return lines, totals
+
+
+def account_postings(sent: SentState, chart: Chart) -> dict[str, Decimal]:
+    """What the object Accounts Sync sent posts to each account in Xero's ledger."""
+    book = _Book(chart)
+    lines, totals = sent_sums_of(sent, "posted", date.min)
+    post_lines(book, lines)
+    post_totals(book, totals)
+    out: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for (code, _), amounts in book.amounts.items():
+        out[code] += sum(amounts.values(), ZERO)
+    return {code: amount for code, amount in out.items() if amount}
 
 
 # --------------------------------------------------------------------------------- reconcile

@@ -22,11 +22,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from accounts_sync.application.execute_run import ExecuteRun
 from accounts_sync.application.plan_corrections import CorrectionsRequest, PlanCorrections
 from accounts_sync.application.post_journals import PostJournals, PostJournalsRequest
+from accounts_sync.application.reconcile import Reconcile, ReconcileRequest
 from accounts_sync.application.sync_documents import SyncDocuments, SyncDocumentsRequest
 from accounts_sync.domain.corrections import Choice, Decision
 from accounts_sync.domain.costs import CostFlow, MovementType
 from accounts_sync.domain.documents import Contact, DocumentLine, Kind
 from accounts_sync.domain.journals import build_journals
+from accounts_sync.domain.reconciliation import Cause
 from accounts_sync.domain.sync import JournalMode, SyncState
 from tests import builders
 from tests.builders import document, entry, mapping
@@ -67,6 +69,7 @@ class Books(RuleBasedStateMachine):
         self.sync = SyncDocuments(self.uow, self.clock, self.execute)
         self.post = PostJournals(self.uow, self.clock, self.execute)
         self.plan = PlanCorrections(self.uow, self.gateway, self.clock)
+        self.reconcile = Reconcile(self.uow, self.gateway)
         self.lock: date | None = None
 
     # ------------------------------------------------------------ the ERP
@@ -246,6 +249,16 @@ class Books(RuleBasedStateMachine):
         for journal in self.gateway.ledger:
             assert sum(line.net_amount for line in journal.lines) == 0
 
+    @invariant()
+    def every_difference_has_a_named_cause(self):
+        """At any moment, crashes included, reconciliation explains ERP − Xero on every account
+        and every contact by its causes (not synced, failed, correction pending, drafts,
+        payments made in Xero), with nothing unexplained."""
+        result = self.reconcile.execute(ReconcileRequest(TODAY))
+        assert result.reconciled, [
+            (a.code, a.figures, [(p.label, p.figures) for p in a.unexplained_parts])
+            for a in result.unexplained]
+
     def teardown(self):
         # Whatever happened, one clean sync brings Xero in line with the ERP.
         self.gateway.crash_after_commit_on_push = None
@@ -255,6 +268,10 @@ class Books(RuleBasedStateMachine):
         assert _xero_totals(self.gateway) == _erp_totals(self.store), \
             "Xero's per-account totals differ from the ERP's"
         assert _xero_by_contact(self.gateway) == _erp_by_contact(self.store)
+        # ...and the reconciliation then finds no difference at all, only payments in Xero.
+        result = self.reconcile.execute(ReconcileRequest(TODAY))
+        assert [(a.code, a.figures.causes) for a in result.accounts
+                if any(c is not Cause.OTHERS for c, _ in a.figures.causes)] == []
         stuck = [r for r in self.store.state.records.values() if r.state is SyncState.IN_FLIGHT]
         assert not stuck, f"left in flight: {stuck}"
 

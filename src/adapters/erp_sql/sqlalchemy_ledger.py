@@ -340,6 +340,9 @@ class SqlSyncLedger:
     def xero_line_sums(self, closing_date: date, period_start: date) -> list:
         return reconciliation.xero_line_sums(self.session, closing_date, period_start)
 
+    def xero_source_sums(self, source_ids: Sequence[str]) -> dict[str, dict[str, Decimal]]:
+        return reconciliation.xero_source_sums(self.session, source_ids)
+
     def xero_journal_entries(self, closing_date: date, account_code: str, others_only: bool,
                              limit: int) -> list[XeroJournal]:
         return reconciliation.xero_journal_entries(self.session, closing_date, account_code,

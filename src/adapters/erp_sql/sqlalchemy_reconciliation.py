@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, aliased
 from ...application.ports import XeroJournal, XeroJournalLine
 from ...domain.documents import Kind, TrackingRef
 from ...domain.money import money
-from ...domain.reconciliation import ContactSum, ErpState, LineSum, XeroLineSum
+from ...domain.reconciliation import OBJECT_SOURCES, ContactSum, ErpState, LineSum, XeroLineSum
 from .plugin_tables import SyncRecordRow, XeroJournalLineRow
 from .sqlalchemy_documents import SPECS, scaled, unscaled
 
@@ -197,7 +197,7 @@ def save_xero_journals(session: Session, journals: Sequence[XeroJournal]) -> Non
     session.execute(delete(XeroJournalLineRow)
                     .where(XeroJournalLineRow.journal_number.in_(numbers))
                     .execution_options(synchronize_session=False))
-    owners = _owners(session, [j.source_id for j in journals])
+    owners = _owners(session, [j.source_id for j in journals if j.source_type in OBJECT_SOURCES])
     rows = []
     for journal in journals:
         kind, erp_id, contact, contact_name = owners.get(journal.source_id, (None, None, "", ""))
@@ -219,7 +219,8 @@ def save_xero_journals(session: Session, journals: Sequence[XeroJournal]) -> Non
 def claim_xero_journals(session: Session) -> int:
     unclaimed = [sid for (sid,) in session.execute(
         select(XeroJournalLineRow.source_id).distinct()
-        .where(XeroJournalLineRow.record_erp_id.is_(None), XeroJournalLineRow.source_id != ""))]
+        .where(XeroJournalLineRow.record_erp_id.is_(None), XeroJournalLineRow.source_id != "",
+               XeroJournalLineRow.source_type.in_(sorted(OBJECT_SOURCES))))]
     owners = _owners(session, unclaimed)
     for source_id, (kind, erp_id, contact, name) in owners.items():
         session.execute(
@@ -245,6 +246,20 @@ def xero_line_sums(session: Session, closing_date: date, period_start: date) -> 
         for code, early, mine, contact, name, tracking, cents in session.execute(stmt)
         if cents
     ]
+
+
+def xero_source_sums(session: Session, source_ids: Sequence[str]) -> dict[str, dict[str, Decimal]]:
+    x = XeroJournalLineRow
+    ids = list(dict.fromkeys(i for i in source_ids if i))
+    out: dict[str, dict[str, Decimal]] = {}
+    for start in range(0, len(ids), IN_CHUNK):
+        stmt = (select(x.source_id, x.account_code, func.sum(x.amount))
+                .where(x.source_id.in_(ids[start:start + IN_CHUNK]))
+                .group_by(x.source_id, x.account_code))
+        for source_id, code, cents in session.execute(stmt):
+            if cents:
+                out.setdefault(source_id, {})[code] = unscaled(cents, 2)
+    return out
 
 
 def xero_journal_entries(session: Session, closing_date: date, account_code: str,
