@@ -48,7 +48,7 @@ def measure(container: Any, sandbox_url: str, closing: date, warmup: int, repeat
     now = datetime.now(UTC)
     restore: dict[str, Any] = {}
     try:
-        synced = _sync_most(container, closing, now)
+        synced = sync_most(container, closing, now)
         changes = _change_some(container, closing, synced, restore)
         request = CorrectionsRequest(closing)
         preview, _, found = timed(
@@ -82,7 +82,7 @@ def measure(container: Any, sandbox_url: str, closing: date, warmup: int, repeat
         connect(container, sandbox_url)
 
 
-def _sync_most(container: Any, closing: date, now: datetime) -> dict:
+def sync_most(container: Any, closing: date, now: datetime) -> dict:
     """Records as a run leaves them, for the oldest 90% of documents and journals."""
     count = 0
     synced_docs: dict[Kind, list[str]] = {}

@@ -33,7 +33,7 @@ from accounts_sync.domain.errors import JournalNotFound
 from accounts_sync.domain.journals import journal_key
 from accounts_sync.domain.sync import SyncRecord
 
-from . import corrections, datasets
+from . import corrections, datasets, reconcile
 from .sandbox import ROOT, SECRET_KEY, connect, container_settings
 from .stats import Stats, once_ms, timed
 
@@ -60,6 +60,8 @@ def measure(database_url: str, sandbox_url: str, closing: date, warmup: int, rep
         _mostly_synced(container, closing, warmup, repeat, results)
         results.facts["corrections"] = corrections.measure(container, sandbox_url, closing,
                                                            warmup, repeat)
+        results.facts["reconciliation"] = reconcile.measure(container, sandbox_url, closing,
+                                                            warmup, repeat)
     finally:
         container.engine().dispose()
     log("    " + ", ".join(f"{name} {s.median:g} ms" for name, s in results.stats.items()))

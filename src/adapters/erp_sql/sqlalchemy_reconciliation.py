@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, String, and_, case, cast, delete, func, select, text
+from sqlalchemy import BigInteger, String, and_, case, cast, delete, exists, func, select, text
 from sqlalchemy.orm import Session, aliased
 
 from ...application.ports import XeroJournal, XeroJournalLine
@@ -79,60 +79,68 @@ def document_sums(session: Session, closing_date: date, period_start: date
 
 # ------------------------------------------------------------------------------ what was sent
 
-_SENT_SQLITE = """
-SELECT json_extract(r.sent, '$.type') AS doc_type,
-       CASE WHEN r.xero_status IN ('DRAFT', 'SUBMITTED') THEN 'draft' ELSE 'posted' END AS st,
-       CASE WHEN json_extract(r.sent, '$.date') < :period_start THEN 1 ELSE 0 END AS earlier,
+# Each record's JSON is read once (the CTE), not once per field and line: on PostgreSQL as
+# jsonb (operators on a json column parse its text every time), on SQLite into columns.
+_RECORDS_SQLITE = """
+WITH r AS MATERIALIZED (
+  SELECT json_extract(sent, '$.type') AS doc_type,
+         CASE WHEN xero_status IN ('DRAFT', 'SUBMITTED') THEN 'draft' ELSE 'posted' END AS st,
+         json_extract(sent, '$.date') AS day, json_extract(sent, '$.contact') AS contact,
+         json_extract(sent, '$.contact_name') AS contact_name,
+         json_extract(sent, '$.lines') AS lines
+  FROM accounts_sync_sync_records
+  WHERE state = 'synced' AND kind != 'corrections' AND sent IS NOT NULL)
+"""
+
+_SENT_SQLITE = _RECORDS_SQLITE + """
+SELECT r.doc_type, r.st,
+       CASE WHEN r.day < :period_start THEN 1 ELSE 0 END AS earlier,
        json_extract(l.value, '$[0]') AS account,
        json_extract(l.value, '$[4]') AS tracking,
        SUM(CAST(ROUND(CAST(json_extract(l.value, '$[1]') AS REAL) * 100) AS INTEGER)),
        SUM(CAST(ROUND(CAST(json_extract(l.value, '$[2]') AS REAL) * 100) AS INTEGER))
-FROM accounts_sync_sync_records AS r, json_each(r.sent, '$.lines') AS l
-WHERE r.state = 'synced' AND r.kind != 'corrections' AND r.sent IS NOT NULL
-  AND json_extract(r.sent, '$.date') <= :closing_date
-GROUP BY doc_type, st, earlier, account, tracking
+FROM r, json_each(r.lines) AS l
+WHERE r.day <= :closing_date
+GROUP BY 1, 2, 3, 4, 5
 """
 
-_SENT_TOTALS_SQLITE = """
-SELECT json_extract(r.sent, '$.type') AS doc_type,
-       CASE WHEN r.xero_status IN ('DRAFT', 'SUBMITTED') THEN 'draft' ELSE 'posted' END AS st,
-       json_extract(r.sent, '$.contact') AS contact,
-       MAX(json_extract(r.sent, '$.contact_name')),
+_SENT_TOTALS_SQLITE = _RECORDS_SQLITE + """
+SELECT r.doc_type, r.st, r.contact, MAX(r.contact_name),
        SUM(CAST(ROUND(CAST(json_extract(l.value, '$[1]') AS REAL) * 100) AS INTEGER)
            + CAST(ROUND(CAST(json_extract(l.value, '$[2]') AS REAL) * 100) AS INTEGER))
-FROM accounts_sync_sync_records AS r, json_each(r.sent, '$.lines') AS l
-WHERE r.state = 'synced' AND r.kind != 'corrections' AND r.sent IS NOT NULL
-  AND json_extract(r.sent, '$.date') <= :closing_date
-  AND json_extract(r.sent, '$.type') != ''
-GROUP BY doc_type, st, contact
+FROM r, json_each(r.lines) AS l
+WHERE r.day <= :closing_date AND r.doc_type != ''
+GROUP BY 1, 2, 3
 """
 
-_SENT_POSTGRESQL = """
-SELECT r.sent->>'type' AS doc_type,
+_RECORDS_POSTGRESQL = """
+WITH r AS MATERIALIZED (
+  SELECT sent::jsonb AS s, xero_status FROM accounts_sync_sync_records
+  WHERE state = 'synced' AND kind != 'corrections' AND sent IS NOT NULL)
+"""
+
+_SENT_POSTGRESQL = _RECORDS_POSTGRESQL + """
+SELECT r.s->>'type' AS doc_type,
        CASE WHEN r.xero_status IN ('DRAFT', 'SUBMITTED') THEN 'draft' ELSE 'posted' END AS st,
-       CASE WHEN r.sent->>'date' < :period_start THEN 1 ELSE 0 END AS earlier,
+       CASE WHEN r.s->>'date' < :period_start THEN 1 ELSE 0 END AS earlier,
        l.value->>0 AS account,
        (l.value->4)::text AS tracking,
        SUM(ROUND((l.value->>1)::numeric * 100)::bigint),
        SUM(ROUND((l.value->>2)::numeric * 100)::bigint)
-FROM accounts_sync_sync_records AS r
-     CROSS JOIN LATERAL json_array_elements(r.sent->'lines') AS l(value)
-WHERE r.state = 'synced' AND r.kind != 'corrections' AND r.sent IS NOT NULL
-  AND r.sent->>'date' <= :closing_date
+FROM r CROSS JOIN LATERAL jsonb_array_elements(r.s->'lines') AS l(value)
+WHERE r.s->>'date' <= :closing_date
 GROUP BY 1, 2, 3, 4, 5
 """
 
-_SENT_TOTALS_POSTGRESQL = """
-SELECT r.sent->>'type' AS doc_type,
+_SENT_TOTALS_POSTGRESQL = _RECORDS_POSTGRESQL + """
+SELECT r.s->>'type' AS doc_type,
        CASE WHEN r.xero_status IN ('DRAFT', 'SUBMITTED') THEN 'draft' ELSE 'posted' END AS st,
-       r.sent->>'contact' AS contact,
-       MAX(r.sent->>'contact_name'),
+       r.s->>'contact' AS contact,
+       MAX(r.s->>'contact_name'),
        SUM(ROUND((l.value->>1)::numeric * 100)::bigint
            + ROUND((l.value->>2)::numeric * 100)::bigint)
-FROM accounts_sync_sync_records AS r
-     CROSS JOIN LATERAL json_array_elements(r.sent->'lines') AS l(value)
-WHERE r.state = 'synced' AND r.kind != 'corrections' AND r.sent IS NOT NULL
-  AND r.sent->>'date' <= :closing_date AND COALESCE(r.sent->>'type', '') != ''
+FROM r CROSS JOIN LATERAL jsonb_array_elements(r.s->'lines') AS l(value)
+WHERE r.s->>'date' <= :closing_date AND COALESCE(r.s->>'type', '') != ''
 GROUP BY 1, 2, 3
 """
 
@@ -217,10 +225,14 @@ def save_xero_journals(session: Session, journals: Sequence[XeroJournal]) -> Non
 
 
 def claim_xero_journals(session: Session) -> int:
+    # Only the unclaimed sources some record names: what others posted (payments, most of
+    # them) stays unclaimed for good, and is not looked up again at every reconciliation.
+    x = XeroJournalLineRow
     unclaimed = [sid for (sid,) in session.execute(
-        select(XeroJournalLineRow.source_id).distinct()
-        .where(XeroJournalLineRow.record_erp_id.is_(None), XeroJournalLineRow.source_id != "",
-               XeroJournalLineRow.source_type.in_(sorted(OBJECT_SOURCES))))]
+        select(x.source_id).distinct()
+        .where(x.record_erp_id.is_(None), x.source_id != "",
+               x.source_type.in_(sorted(OBJECT_SOURCES)),
+               exists().where(SyncRecordRow.xero_id == x.source_id)))]
     owners = _owners(session, unclaimed)
     for source_id, (kind, erp_id, contact, name) in owners.items():
         session.execute(
