@@ -183,8 +183,8 @@ class _Ledger:
         journal = {"journal_number": self.journals, "journal_id": str(uuid.uuid4()),
                    "journal_date": day, "source_type": source_type, "source_id": source_id,
                    "reference": source_id, "contact": "", "contact_name": "", **owner}
-        for account, amount, tracking in lines:
-            self.rows.append({**journal, "account_code": account,
+        for line_no, (account, amount, tracking) in enumerate(lines):
+            self.rows.append({**journal, "line_no": line_no, "account_code": account,
                               "amount": int((amount * 100).to_integral_value()),
                               "tracking": json.dumps(sorted([c, o] for c, o in tracking))})
             self.lines += 1

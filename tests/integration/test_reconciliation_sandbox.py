@@ -98,3 +98,40 @@ def test_someone_elses_journal_and_an_unsynced_edit_are_explained(synced_demo):
     assert explanation.others[0].xero_url
     revenue = services.explain_difference().execute(TODAY, "610")
     assert any(d.number == so.number and d.cause is Cause.CORRECTION for d in revenue.documents)
+
+
+def test_two_reconciliations_reading_the_same_page_of_xeros_ledger_keep_it_once(uow_factory):
+    """Journals never change in Xero: whoever commits second adds nothing, even when both read
+    the page before either committed (a second web request, a retry after a crash)."""
+    import threading
+
+    from accounts_sync.application.ports import XeroJournal, XeroJournalLine
+
+    page = [XeroJournal(f"j{n}", n, TODAY, "MANJOURNAL", f"src{n}", "made in Xero",
+                        (XeroJournalLine("1440", D("10.00")), XeroJournalLine("5000", D("-10.00"))))
+            for n in (1, 2)]
+    first = uow_factory()
+    first.__enter__()
+    first.ledger.save_xero_journals(page)
+    done = threading.Event()
+
+    def second() -> None:
+        with uow_factory() as uow:
+            uow.ledger.save_xero_journals(page)  # waits for the first on PostgreSQL and SQLite
+            uow.commit()
+        done.set()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    first.commit()
+    first.__exit__(None, None, None)
+    thread.join(30)
+    assert done.is_set()
+    with uow_factory() as uow:
+        uow.ledger.save_xero_journals(page)  # read again after a crash
+        uow.commit()
+    with uow_factory() as uow:
+        sums = uow.ledger.xero_line_sums(TODAY, date(2026, 7, 1))
+        assert uow.ledger.xero_journal_offset() == 2
+    assert sorted((s.account_code, s.amount) for s in sums) == [("1440", D("20.00")),
+                                                                ("5000", D("-20.00"))]

@@ -279,6 +279,7 @@ class XeroJournalLineRow(PluginBase):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     journal_number: Mapped[int] = mapped_column(BigInteger)
+    line_no: Mapped[int] = mapped_column(Integer)
     journal_id: Mapped[str] = mapped_column(String(64))
     journal_date: Mapped[date] = mapped_column(Date)
     source_type: Mapped[str] = mapped_column(String(24), default="", server_default="")
@@ -293,7 +294,10 @@ class XeroJournalLineRow(PluginBase):
     contact_name: Mapped[str] = mapped_column(String(255), default="", server_default="")
 
     __table_args__ = (
-        Index("ix_accounts_sync_xero_journal_lines_number", "journal_number"),
+        # Journals never change in Xero: two reconciliations reading the same page at once
+        # keep each line once (the second insert does nothing).
+        UniqueConstraint("journal_number", "line_no",
+                         name="uq_accounts_sync_xero_journal_lines_journal_number"),
         Index("ix_accounts_sync_xero_journal_lines_account", "account_code", "journal_date"),
         Index("ix_accounts_sync_xero_journal_lines_source", "source_id"),
     )

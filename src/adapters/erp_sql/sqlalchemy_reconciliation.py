@@ -16,7 +16,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, String, and_, case, cast, delete, exists, func, select, text
+from sqlalchemy import BigInteger, String, and_, case, cast, exists, func, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
 from ...application.ports import XeroJournal, XeroJournalLine
@@ -200,18 +202,14 @@ def _owners(session: Session, source_ids: Sequence[str]) -> dict[str, tuple[str,
 def save_xero_journals(session: Session, journals: Sequence[XeroJournal]) -> None:
     if not journals:
         return
-    numbers = [j.number for j in journals]
-    # A page read again (after a crash between reading and committing) replaces itself.
-    session.execute(delete(XeroJournalLineRow)
-                    .where(XeroJournalLineRow.journal_number.in_(numbers))
-                    .execution_options(synchronize_session=False))
     owners = _owners(session, [j.source_id for j in journals if j.source_type in OBJECT_SOURCES])
     rows = []
     for journal in journals:
         kind, erp_id, contact, contact_name = owners.get(journal.source_id, (None, None, "", ""))
-        for line in journal.lines:
+        for line_no, line in enumerate(journal.lines):
             rows.append({
-                "journal_number": journal.number, "journal_id": journal.journal_id,
+                "journal_number": journal.number, "line_no": line_no,
+                "journal_id": journal.journal_id,
                 "journal_date": journal.date, "source_type": journal.source_type[:24],
                 "source_id": journal.source_id[:64], "reference": journal.reference[:255],
                 "account_code": line.account_code[:20],
@@ -221,7 +219,11 @@ def save_xero_journals(session: Session, journals: Sequence[XeroJournal]) -> Non
                 "contact": contact[:64], "contact_name": contact_name[:255],
             })
     if rows:
-        session.execute(XeroJournalLineRow.__table__.insert(), rows)
+        # A page read twice (two reconciliations at once, or again after a crash) adds nothing.
+        dialect = session.get_bind().dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(insert(XeroJournalLineRow.__table__).on_conflict_do_nothing(
+            index_elements=["journal_number", "line_no"]), rows)
 
 
 def claim_xero_journals(session: Session) -> int:

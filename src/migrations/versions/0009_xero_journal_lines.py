@@ -22,6 +22,7 @@ def upgrade() -> None:
         TABLE,
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("journal_number", sa.BigInteger(), nullable=False),
+        sa.Column("line_no", sa.Integer(), nullable=False),
         sa.Column("journal_id", sa.String(64), nullable=False),
         sa.Column("journal_date", sa.Date(), nullable=False),
         sa.Column("source_type", sa.String(24), nullable=False, server_default=""),
@@ -34,8 +35,9 @@ def upgrade() -> None:
         sa.Column("record_erp_id", sa.String(64), nullable=True),
         sa.Column("contact", sa.String(64), nullable=False, server_default=""),
         sa.Column("contact_name", sa.String(255), nullable=False, server_default=""),
+        sa.UniqueConstraint("journal_number", "line_no",
+                            name="uq_accounts_sync_xero_journal_lines_journal_number"),
     )
-    op.create_index("ix_accounts_sync_xero_journal_lines_number", TABLE, ["journal_number"])
     op.create_index("ix_accounts_sync_xero_journal_lines_account", TABLE,
                     ["account_code", "journal_date"])
     op.create_index("ix_accounts_sync_xero_journal_lines_source", TABLE, ["source_id"])
