@@ -53,9 +53,10 @@ log = logging.getLogger(__name__)
 KIND_OF_TYPE = {"ACCREC": Kind.SALES_ORDERS, "ACCPAY": Kind.PURCHASE_ORDERS,
                 "ACCRECCREDIT": Kind.REFUNDS}
 JOURNAL_PAGE = 100
-# A reconciliation reads at most this many pages of Xero's ledger (100 journals each); a first
-# reconciliation of a large organisation reads on at the next one and says so meanwhile.
-MAX_JOURNAL_PAGES = 200
+# A reconciliation reads at most this many pages of Xero's ledger (100 journals each, about
+# half a minute at Xero's 60 calls a minute); a first reconciliation of a large organisation
+# reads on at the next one and says so meanwhile.
+MAX_JOURNAL_PAGES = 30
 FAILED_LIMIT = 100_000
 # Corrections that change the original object itself (the others create objects of their own).
 IN_PLACE = frozenset({CorrectionAction.UPDATE, CorrectionAction.VOID, CorrectionAction.DELETE,
@@ -79,11 +80,13 @@ class Reconcile:
         closing = request.closing_date
         chart = self.gateway.chart()
         notes: list[str] = []
-        if request.read_xero_ledger and not self.read_ledger():
+        complete = not request.read_xero_ledger or self.read_ledger()
+        if not complete:
             notes.append(
-                "Xero's general ledger is still being read (it is read 20,000 journals at a "
-                "time): the parts per contact and tracking option, and what others posted in "
-                "Xero, cover only what was read so far. Reconcile again to read on.")
+                f"Xero's general ledger is still being read ({self.max_journal_pages * 100:,} "
+                f"journals at a time, at Xero's pace of 60 calls a minute): the parts per "
+                f"contact and tracking option, and what others posted in Xero, cover only what "
+                f"was read so far. Reconcile again to read on.")
         rows = self.gateway.trial_balance(closing)
         trial_balance = {row.account_code: row.balance for row in rows}
         with self.uow() as uow:
@@ -91,7 +94,8 @@ class Reconcile:
             start = financial_year_start(closing, uow.settings.preference(
                 FINANCIAL_YEAR_END, DEFAULT_YEAR_END))
             data = ReconcileInput(closing, start, reconciliation_chart(chart, mapping, rows),
-                                  trial_balance=trial_balance, notes=notes)
+                                  trial_balance=trial_balance, notes=notes,
+                                  ledger_complete=complete)
             erp_lines, data.erp_totals = uow.documents.document_sums(closing, start)
             data.erp_lines = list(_mapped_lines(erp_lines, mapping))
             data.erp_lines.extend(self._journal_lines(uow, mapping, closing, start, notes))

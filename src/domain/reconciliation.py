@@ -218,6 +218,9 @@ class Reconciliation:
     period_start: date  # the first day of the financial year (revenue and expenses)
     accounts: tuple[AccountReconciliation, ...]
     notes: tuple[str, ...] = ()
+    # False while Xero's general ledger is still being read (a first reconciliation of a large
+    # organisation): the parts and what others posted cover only what was read.
+    ledger_complete: bool = True
 
     @property
     def unexplained(self) -> tuple[AccountReconciliation, ...]:
@@ -350,6 +353,7 @@ class ReconcileInput:
     xero_lines: list[XeroLineSum] = field(default_factory=list)
     trial_balance: dict[str, Decimal] = field(default_factory=dict)  # code → balance
     notes: list[str] = field(default_factory=list)
+    ledger_complete: bool = True
 
 
 def reconcile(data: ReconcileInput) -> Reconciliation:
@@ -394,7 +398,7 @@ def reconcile(data: ReconcileInput) -> Reconciliation:
         accounts.append(AccountReconciliation(code, info.name, info.type, account_figures,
                                               shown_parts, breakdown))
     return Reconciliation(data.closing_date, data.period_start, tuple(accounts),
-                          tuple(data.notes))
+                          tuple(data.notes), data.ledger_complete)
 
 
 def _figures(erp: _Book, sent: _Book, xero: _Book, code: str, part: str,

@@ -651,6 +651,9 @@ class Reconciliation(BaseModel):
     period_start: Date = Field(description="Revenue and expenses count from this day (the "
                                            "financial year's first), as Xero's trial balance")
     reconciled: bool = Field(description="True when no account has an unexplained difference")
+    ledger_complete: bool = Field(description="False while Xero's general ledger is still being "
+                                              "read: the parts and what others posted are not "
+                                              "complete yet; reconcile again to read on")
     unexplained_accounts: list[str]
     notes: list[str]
     accounts: list[ReconciledAccount]

@@ -81,6 +81,7 @@ def reconciliation_json(r: Reconciliation) -> dict[str, Any]:
         "closing_date": r.closing_date.isoformat(),
         "period_start": r.period_start.isoformat(),
         "reconciled": r.reconciled,
+        "ledger_complete": r.ledger_complete,
         "unexplained_accounts": [a.code for a in r.unexplained],
         "notes": list(r.notes),
         "accounts": [

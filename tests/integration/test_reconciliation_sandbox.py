@@ -47,7 +47,11 @@ def reconcile(services, closing=TODAY):
 
 def test_a_synced_demo_reconciles_and_its_valuation_is_xeros_inventory(synced_demo):
     rig, services = synced_demo
+    # A first reconciliation reads Xero's ledger a few pages at a time and says so meanwhile.
+    partial = services.reconcile(max_journal_pages=2).execute(ReconcileRequest(TODAY))
+    assert not partial.ledger_complete and "still being read" in " ".join(partial.notes)
     result = reconcile(services)
+    assert result.ledger_complete and not result.notes
     assert result.accounts
     assert [(a.code, a.figures) for a in result.unexplained] == []
     assert result.reconciled
