@@ -41,6 +41,7 @@ from .plan_corrections import CorrectionsRequest, PlanCorrections
 from .ports import (
     AccountingGateway,
     ChartOfAccounts,
+    RefusalFilter,
     TrialBalanceRow,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -319,6 +320,21 @@ class ExplainDifference:
                    mapping: AccountMapping, found: list[DocumentBehind]) -> bool:
         failed = uow.ledger.failed(kind, FAILED_LIMIT)
         failed_ids = {r.erp_id for r in failed}
+        if code not in (chart.receivables, chart.payables, chart.tax):
+            # A line account: the database finds the documents with a line on it (a line
+            # without an account posts to the kind's default one).
+            codes = {code} | ({""} if mapping.defaults_for(kind).account_code == code else set())
+            count, documents = uow.documents.refused_unsynced(
+                kind, closing, RefusalFilter(accounts=frozenset(codes)), self.limit)
+            for document in documents:
+                amount = document_amount(document, code, chart, mapping)
+                if amount:
+                    cause = Cause.FAILED if document.erp_id in failed_ids else Cause.NOT_SYNCED
+                    found.append(DocumentBehind(kind, document.erp_id, document.number,
+                                                document.date, amount, cause, document.url,
+                                                note=_last_error(failed, document.erp_id)))
+            return count > self.limit
+        # Receivables, payables and tax: (nearly) every document posts there.
         shown = 0
         after: tuple[date, str] | None = None
         while shown < self.limit:

@@ -14,6 +14,7 @@ import pytest
 
 from accounts_sync.domain.corrections import SentLine
 
+from .fixtures import line
 from .test_web_corrections import TODAY, app, clock, csrf, gateway, synced  # noqa: F401
 from .web_host import logged_in
 
@@ -40,12 +41,19 @@ def test_the_page_lists_each_account_with_its_causes_and_says_reconciled(books):
     assert f'href="{BASE}/reconciliation' in nav
 
 
-def test_the_drill_down_follows_a_difference_to_the_document_and_the_journal(books):
+def test_the_drill_down_follows_a_difference_to_the_document_and_the_journal(books, erp):
     client = logged_in(books, "accountant")
     html = client.get(f"{BASE}/reconciliation/accounts/4100?closing_date={TODAY}").get_data(
         as_text=True)
     assert 'data-number="SO-000001"' in html and "correction pending" in html
     assert '<a href="http://erp.test/erp/sales-orders/' in html and "open in Xero" in html
+    # A sale not synced yet: found by the database among the documents with a line on 4100.
+    customer = erp.customer("Cellar Door Sales")
+    erp.sales_order(customer, number="SO-000003", invoice_date=date(2026, 11, 20),
+                    lines=[line(quantity="2", unit_price="15.00", tax="3.00", account="4100")])
+    html = client.get(f"{BASE}/reconciliation/accounts/4100?closing_date={TODAY}").get_data(
+        as_text=True)
+    assert 'data-cause="not_synced" data-number="SO-000003"' in html and "-30.00" in html
     others = client.get(f"{BASE}/reconciliation/accounts/1430?closing_date={TODAY}").get_data(
         as_text=True)
     assert "Sample bottles written off by the bookkeeper" in others
