@@ -104,6 +104,7 @@ def container_settings(database_url: str, sandbox_url: str, **extra: Any) -> dic
         "xero_base_url": sandbox_url,
         "xero_client_id": CLIENT_ID,
         "xero_client_secret": CLIENT_SECRET,
+        "scheduler": "off",  # no schedule thread polling the database while it is measured
         **extra,
     }
 
