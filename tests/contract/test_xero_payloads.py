@@ -388,3 +388,20 @@ def test_batches_split_on_the_byte_limit_and_refuse_a_single_oversized_element()
 def test_the_default_limits_are_xeros():
     assert payloads.MAX_ELEMENTS_PER_REQUEST == 50
     assert payloads.MAX_REQUEST_BYTES == 3_500_000
+
+
+def test_encoding_is_json_with_exact_decimals_and_refuses_floats_and_odd_keys():
+    import pytest
+
+    text = 'Müller & "Söhne" \\ tab\t line\n \x01 \u2028 emoji 🍷'
+    body = {"Reference": text, "Amounts": [Decimal("-0.00"), Decimal("1234567.8900"), 3],
+            "Flags": [True, False, None]}
+    encoded = payloads.encode_json(body)
+    assert encoded.decode("utf-8") == (
+        '{"Reference":' + json.dumps(text, ensure_ascii=False)
+        + ',"Amounts":[0.00,1234567.8900,3],"Flags":[true,false,null]}')
+    assert json.loads(encoded, parse_float=Decimal)["Amounts"][1] == Decimal("1234567.8900")
+    with pytest.raises(TypeError, match="floats"):
+        payloads.encode_json({"Amount": 1.1})
+    with pytest.raises(TypeError, match="keys must be text"):
+        payloads.encode_json({1: "x"})

@@ -55,9 +55,30 @@ def encode_json(value: Any) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
+# json.dumps(text, ensure_ascii=False) is this C function, without building an encoder per
+# call (a sync encodes a few hundred thousand strings); field names repeat, so they are kept.
+_quote = json.encoder.encode_basestring
+_KEYS: dict[str, str] = {}
+_KEYS_KEPT = 10_000
+_LITERALS = {None: "null", True: "true", False: "false"}
+
+
+def _key(key: Any) -> str:
+    found = _KEYS.get(key) if isinstance(key, str) else None
+    if found is None:
+        if not isinstance(key, str):
+            raise TypeError(f"JSON object keys must be text, not {type(key).__name__}")
+        found = _quote(key)
+        if len(_KEYS) < _KEYS_KEPT:
+            _KEYS[key] = found
+    return found
+
+
 def _encode(value: Any, out: list[str]) -> None:
-    if value is None or isinstance(value, bool | str):
-        out.append(json.dumps(value, ensure_ascii=False))
+    if isinstance(value, str):
+        out.append(_quote(value))
+    elif value is None or isinstance(value, bool):
+        out.append(_LITERALS[value])
     elif isinstance(value, Decimal):
         out.append(decimal_text(value))
     elif isinstance(value, int):
@@ -67,11 +88,9 @@ def _encode(value: Any, out: list[str]) -> None:
     elif isinstance(value, dict):
         out.append("{")
         for index, (key, item) in enumerate(value.items()):
-            if not isinstance(key, str):
-                raise TypeError(f"JSON object keys must be text, not {type(key).__name__}")
             if index:
                 out.append(",")
-            out.append(json.dumps(key, ensure_ascii=False))
+            out.append(_key(key))
             out.append(":")
             _encode(item, out)
         out.append("}")
