@@ -16,27 +16,27 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
-from ..domain.corrections import Correction, CorrectionAction
-from ..domain.documents import Kind, TradeDocument
+from ..domain.corrections import Correction, CorrectionAction, SentState
+from ..domain.documents import Kind, LineAmountTypes, TradeDocument
 from ..domain.errors import InvalidRequest
 from ..domain.inventory import STOCK_STAGES
 from ..domain.journals import AccountJournal, build_journals
 from ..domain.mapping import AccountMapping
 from ..domain.money import ZERO
 from ..domain.reconciliation import (
-    LINE_SIGN,
     AccountInfo,
     Cause,
     Chart,
+    ContactSum,
     ErpState,
     LineSum,
     ReconcileInput,
     Reconciliation,
     account_postings,
+    postings_of,
     reconcile,
     sent_sums_of,
 )
-from ..domain.sync import SyncRecord
 from .plan_corrections import CorrectionsRequest, PlanCorrections
 from .ports import (
     AccountingGateway,
@@ -110,7 +110,8 @@ class Reconcile:
         """A correction that changes an object in place (update, void, delete, a journal
         rewritten) and whose run was interrupted after Xero applied it: what Xero holds from us
         is already its outcome, which our record only learns when the next run looks it up."""
-        interrupted = sum(len(uow.ledger.in_flight(kind)) for kind in Kind)
+        in_flight = {kind: uow.ledger.in_flight(kind) for kind in Kind}
+        interrupted = sum(len(records) for records in in_flight.values())
         if interrupted:
             data.notes.append(
                 f"{interrupted} document{'s' if interrupted != 1 else ''}, journal"
@@ -118,7 +119,7 @@ class Reconcile:
                 f"were interrupted while being sent: the next run looks them up in Xero and "
                 f"settles them. Until then, what Xero already made of them shows as posted by "
                 f"someone else.")
-        pending = [r for r in uow.ledger.in_flight(Kind.CORRECTIONS)
+        pending = [r for r in in_flight[Kind.CORRECTIONS]
                    if r.correction is not None and r.correction.action in IN_PLACE
                    and r.correction.previous is not None and r.correction.target_xero_id
                    and r.sent is not None]
@@ -318,47 +319,40 @@ class ExplainDifference:
 
     def _documents(self, uow: UnitOfWork, kind: Kind, closing: date, code: str, chart: Chart,
                    mapping: AccountMapping, found: list[DocumentBehind]) -> bool:
-        failed = uow.ledger.failed(kind, FAILED_LIMIT)
-        failed_ids = {r.erp_id for r in failed}
+        errors = {r.erp_id: r.last_error for r in uow.ledger.failed(kind, FAILED_LIMIT)}
+        shown = 0
+        for document in self._candidates(uow, kind, closing, code, chart, mapping):
+            amount = document_amount(document, code, chart, mapping)
+            if not amount:
+                continue
+            if shown >= self.limit:
+                return True
+            cause = Cause.FAILED if document.erp_id in errors else Cause.NOT_SYNCED
+            found.append(DocumentBehind(kind, document.erp_id, document.number, document.date,
+                                        amount, cause, document.url,
+                                        note=errors.get(document.erp_id, "")))
+            shown += 1
+        return False
+
+    def _candidates(self, uow: UnitOfWork, kind: Kind, closing: date, code: str, chart: Chart,
+                    mapping: AccountMapping) -> Iterable[TradeDocument]:
+        """The unsynced documents that may post to the account, in (date, id) order."""
         if code not in (chart.receivables, chart.payables, chart.tax):
             # A line account: the database finds the documents with a line on it (a line
             # without an account posts to the kind's default one).
             codes = {code} | ({""} if mapping.defaults_for(kind).account_code == code else set())
-            count, documents = uow.documents.refused_unsynced(
-                kind, closing, RefusalFilter(accounts=frozenset(codes)), self.limit)
-            for document in documents:
-                amount = document_amount(document, code, chart, mapping)
-                if amount:
-                    cause = Cause.FAILED if document.erp_id in failed_ids else Cause.NOT_SYNCED
-                    found.append(DocumentBehind(kind, document.erp_id, document.number,
-                                                document.date, amount, cause, document.url,
-                                                note=_last_error(failed, document.erp_id)))
-            return count > self.limit
+            yield from uow.documents.refused_unsynced(
+                kind, closing, RefusalFilter(accounts=frozenset(codes)), self.limit + 1)[1]
+            return
         # Receivables, payables and tax: (nearly) every document posts there.
-        shown = 0
         after: tuple[date, str] | None = None
-        while shown < self.limit:
-            chunk = uow.documents.next_unsynced(kind, closing, after, 500)
-            if not chunk:
-                return False
-            for document in chunk:
-                amount = document_amount(document, code, chart, mapping)
-                if amount:
-                    cause = Cause.FAILED if document.erp_id in failed_ids else Cause.NOT_SYNCED
-                    found.append(DocumentBehind(kind, document.erp_id, document.number,
-                                                document.date, amount, cause, document.url,
-                                                note=_last_error(failed, document.erp_id)))
-                    shown += 1
-                    if shown >= self.limit:
-                        return True
-            last = chunk[-1]
-            after = (last.date, last.erp_id)
-        return True
+        while chunk := uow.documents.next_unsynced(kind, closing, after, 500):
+            yield from chunk
+            after = (chunk[-1].date, chunk[-1].erp_id)
 
     def _journals(self, uow: UnitOfWork, mapping: AccountMapping, closing: date, code: str,
                   found: list[DocumentBehind]) -> bool:
-        failed = uow.ledger.failed(Kind.JOURNALS, FAILED_LIMIT)
-        failed_ids = {r.erp_id for r in failed}
+        errors = {r.erp_id: r.last_error for r in uow.ledger.failed(Kind.JOURNALS, FAILED_LIMIT)}
         shown = 0
         for journal in build_journals(uow.documents.cost_flows(closing), mapping).journals:
             amount = sum((line.amount for line in journal.lines if line.account_code == code),
@@ -367,52 +361,30 @@ class ExplainDifference:
                 continue
             if shown >= self.limit:
                 return True
-            cause = Cause.FAILED if journal.key in failed_ids else Cause.NOT_SYNCED
+            cause = Cause.FAILED if journal.key in errors else Cause.NOT_SYNCED
             found.append(DocumentBehind(Kind.JOURNALS, journal.key, journal.narration,
                                         journal.date, amount, cause, journal.url,
-                                        note=_last_error(failed, journal.key)))
+                                        note=errors.get(journal.key, "")))
             shown += 1
         return False
-
-
-def _last_error(failed: list[SyncRecord], erp_id: str) -> str:
-    return next((r.last_error for r in failed if r.erp_id == erp_id), "")
 
 
 def document_amount(document: TradeDocument, code: str, chart: Chart,
                     mapping: AccountMapping) -> Decimal:
     """What the document posts to the account as Xero would post it, debit positive."""
-    sign = LINE_SIGN.get(document.xero_type, 1)
     default = mapping.defaults_for(document.kind).account_code
-    amount = ZERO
-    for line in document.lines:
-        net = line.line_amount - line.tax_amount if document.line_amount_types.value == \
-            "Inclusive" else line.line_amount
-        if (line.account_code or default) == code:
-            amount += sign * net
-        if code == chart.tax:
-            amount += sign * line.tax_amount
-        if code == (chart.receivables if document.xero_type in ("ACCREC", "ACCRECCREDIT")
-                    else chart.payables):
-            amount -= sign * (net + line.tax_amount)
-    return amount
+    inclusive = document.line_amount_types is LineAmountTypes.INCLUSIVE
+    lines = [LineSum(document.xero_type, "", False, line.account_code or default, (),
+                     line.line_amount - line.tax_amount if inclusive else line.line_amount,
+                     line.tax_amount)
+             for line in document.lines]
+    total = sum((line.net + line.tax for line in lines), ZERO)
+    totals = [ContactSum(document.xero_type, "", document.contact.erp_id, "", total)]
+    return postings_of(lines, totals, chart).get(code, ZERO)
 
 
 def _correction_amount(correction: Correction, code: str, chart: Chart) -> Decimal:
-    def posted(state) -> Decimal:
-        if state is None:
-            return ZERO
-        sign = LINE_SIGN.get(state.document_type, 1)
-        control = chart.receivables if state.document_type in ("ACCREC", "ACCRECCREDIT") \
-            else chart.payables if state.document_type else ""
-        amount = ZERO
-        for line in state.lines:
-            if line.account_code == code:
-                amount += sign * line.amount
-            if code == chart.tax:
-                amount += sign * line.tax_amount
-            if control and code == control:
-                amount -= sign * (line.amount + line.tax_amount)
-        return amount
+    def posted(state: SentState | None) -> Decimal:
+        return account_postings(state, chart).get(code, ZERO) if state is not None else ZERO
 
     return posted(correction.new) - posted(correction.old)

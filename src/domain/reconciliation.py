@@ -320,16 +320,21 @@ def sent_sums_of(sent: SentState, state: str, period_start: date, sign: int = 1
     return lines, totals
 
 
-def account_postings(sent: SentState, chart: Chart) -> dict[str, Decimal]:
-    """What the object Accounts Sync sent posts to each account in Xero's ledger."""
+def postings_of(lines: Iterable[LineSum], totals: Iterable[ContactSum], chart: Chart
+                ) -> dict[str, Decimal]:
+    """What these lines and totals post to each account in Xero's ledger (parts summed)."""
     book = _Book(chart)
-    lines, totals = sent_sums_of(sent, "posted", date.min)
     post_lines(book, lines)
     post_totals(book, totals)
     out: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for (code, _), amounts in book.amounts.items():
         out[code] += sum(amounts.values(), ZERO)
     return {code: amount for code, amount in out.items() if amount}
+
+
+def account_postings(sent: SentState, chart: Chart) -> dict[str, Decimal]:
+    """What the object Accounts Sync sent posts to each account in Xero's ledger."""
+    return postings_of(*sent_sums_of(sent, "posted", date.min), chart)
 
 
 # --------------------------------------------------------------------------------- reconcile

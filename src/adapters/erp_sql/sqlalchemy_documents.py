@@ -140,6 +140,15 @@ def scaled(column: Any, places: int) -> ColumnElement[int]:
     return cast(func.round(column * (10 ** places)), BigInteger)
 
 
+def line_cents(lines: Any) -> ColumnElement[int]:
+    """A line's quantity × unit price in cents, rounded as Xero rounds it (half away from
+    zero), in integers so SQLite's floating NUMERIC adds exact cents."""
+    micro = scaled(lines.c.quantity, 4) * scaled(lines.c.unit_price, 4)  # amount in 1e-8
+    # Integer division truncates toward zero on SQLite and PostgreSQL: half away from zero.
+    return case((micro >= 0, (micro + 500_000) // 1_000_000),
+                else_=(micro - 500_000) // 1_000_000)
+
+
 def unscaled(value: Any, places: int) -> Decimal:
     return Decimal(int(value or 0)).scaleb(-places)
 

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import BigInteger, Engine, case, cast, func, select, union
+from sqlalchemy import Engine, case, func, select, union
 from sqlalchemy.orm import Session
 
 from ...domain.costs import CostCategory, Stage
@@ -35,6 +35,7 @@ from .sqlalchemy_documents import (
     SPECS,
     STAMP_LOOKBACK,
     _Lookup,
+    line_cents,
     scaled,
     unscaled,
 )
@@ -135,10 +136,7 @@ def purchases_by_account(session: Session, account_codes: Sequence[str],
     SQLite's floating NUMERIC adds exact cents; a tax-inclusive line less its tax."""
     spec = SPECS[Kind.PURCHASE_ORDERS]
     t, lines = spec.table, spec.lines
-    micro = cast(func.round(lines.c.quantity * 10_000), BigInteger) \
-        * cast(func.round(lines.c.unit_price * 10_000), BigInteger)  # amount in 1e-8
-    # Integer division truncates toward zero on SQLite and PostgreSQL: half away from zero.
-    cents = case((micro >= 0, (micro + 500_000) // 1_000_000), else_=(micro - 500_000) // 1_000_000)
+    cents = line_cents(lines)
     net = case((t.c.line_amount_types == "Inclusive", cents - scaled(lines.c.tax_amount, 2)),
                else_=cents)
     stmt = (

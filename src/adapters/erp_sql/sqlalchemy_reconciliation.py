@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, String, and_, case, cast, exists, func, select, text
+from sqlalchemy import String, and_, case, cast, exists, func, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -26,20 +27,12 @@ from ...domain.documents import Kind, TrackingRef
 from ...domain.money import money
 from ...domain.reconciliation import OBJECT_SOURCES, ContactSum, ErpState, LineSum, XeroLineSum
 from .plugin_tables import SyncRecordRow, XeroJournalLineRow
-from .sqlalchemy_documents import SPECS, scaled, unscaled
+from .sqlalchemy_documents import SPECS, line_cents, scaled, unscaled
 
 XERO_TYPES = {Kind.SALES_ORDERS: "ACCREC", Kind.PURCHASE_ORDERS: "ACCPAY",
               Kind.REFUNDS: "ACCRECCREDIT"}
 DRAFT_STATUSES = ("DRAFT", "SUBMITTED")
 IN_CHUNK = 500
-
-
-def _cents(lines: Any) -> Any:
-    """A line's amount rounded to the cent half away from zero (as Xero does), in cents."""
-    micro = cast(func.round(lines.c.quantity * 10_000), BigInteger) \
-        * cast(func.round(lines.c.unit_price * 10_000), BigInteger)  # amount in 1e-8
-    return case((micro >= 0, (micro + 500_000) // 1_000_000),
-                else_=(micro - 500_000) // 1_000_000)
 
 
 def document_sums(session: Session, closing_date: date, period_start: date
@@ -52,7 +45,7 @@ def document_sums(session: Session, closing_date: date, period_start: date
         state = case((record.state == "synced", ErpState.SYNCED.value),
                      (record.state == "failed", ErpState.FAILED.value),
                      else_=ErpState.NOT_SYNCED.value).label("state")
-        cents = _cents(lines)
+        cents = line_cents(lines)
         tax = scaled(lines.c.tax_amount, 2)
         net = case((t.c.line_amount_types == "Inclusive", cents - tax), else_=cents)
         earlier = case((spec.date < period_start, 1), else_=0).label("earlier")
@@ -296,14 +289,8 @@ def xero_journal_entries(session: Session, closing_date: date, account_code: str
         line = XeroJournalLine(row.account_code, Decimal(row.amount).scaleb(-2),
                                tracking=_tracking(row.tracking, cache))
         found = journals.get(row.journal_number)
-        if found is None:
-            journals[row.journal_number] = XeroJournal(
-                row.journal_id, row.journal_number, row.journal_date, row.source_type,
-                row.source_id, row.reference, (line,), record_kind=row.record_kind or "",
-                record_erp_id=row.record_erp_id or "")
-        else:
-            journals[row.journal_number] = XeroJournal(
-                found.journal_id, found.number, found.date, found.source_type, found.source_id,
-                found.reference, (*found.lines, line), record_kind=found.record_kind,
-                record_erp_id=found.record_erp_id)
+        journals[row.journal_number] = replace(found, lines=(*found.lines, line)) if found else \
+            XeroJournal(row.journal_id, row.journal_number, row.journal_date, row.source_type,
+                        row.source_id, row.reference, (line,), record_kind=row.record_kind or "",
+                        record_erp_id=row.record_erp_id or "")
     return list(journals.values())
