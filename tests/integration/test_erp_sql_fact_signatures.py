@@ -238,6 +238,25 @@ def test_changes_made_while_no_process_ran_are_seen_by_the_next(uow_factory, erp
     assert_exact(uow_factory)
 
 
+def test_a_save_that_changed_nothing_is_read_again_but_written_only_once_the_tables_lag(
+        uow_factory, erp, clean_db, monkeypatch):
+    rnd = random.Random(39)
+    winery(erp, rnd, 40)
+    assert_exact(uow_factory)
+    version = stored(clean_db)[0]
+    doc_id = order_ids(clean_db)[2]
+    execute(clean_db, update(host.sales_orders).where(host.sales_orders.c.id == doc_id)
+            .values(updated_at=now()))  # saved as it was
+    new_process()
+    reread = no_full_read(monkeypatch)
+    assert_exact(uow_factory)
+    assert doc_id in set().union(*reread)
+    assert stored(clean_db)[0] == version  # the tables are still right: no write per call
+    monkeypatch.setattr(document_facts, "STAMP_LOOKBACK", timedelta(0))
+    assert_exact(uow_factory)
+    assert stored(clean_db)[0] == version + 1  # they lag behind: their read_at moves on
+
+
 def test_an_edit_that_drops_the_last_document_with_a_value_drops_the_value(
         uow_factory, erp, clean_db, monkeypatch):
     customer = erp.customer("Harbour Wine Distributors")

@@ -169,7 +169,7 @@ class _FactCache:
         self.read_at: datetime | None = None  # host-clock UTC time before the last read began
         self.top_id = 0  # the highest document id before the last read began
         self.touched: set[str] = set()  # digests whose count changed since the tables' version
-        self.dirty = False  # read documents again since the tables' version: worth a write
+        self.stored_read_at: datetime | None = None  # the read_at the tables hold for `version`
         # What was worked out from the signatures, until they change (a preview asks again
         # and again of data that has not moved).
         self._facts: DocumentFacts | None = None
@@ -221,7 +221,7 @@ class _FactCache:
     def _forget_all(self) -> None:
         self.signatures, self.counts, self.total, self.pending = {}, {}, 0, {}
         self.backed, self.version, self.read_at, self.top_id = False, None, None, 0
-        self.touched, self.dirty = set(), False
+        self.touched, self.stored_read_at = set(), None
         self._changed()
 
     def _changed(self) -> None:
@@ -238,9 +238,10 @@ class _FactCache:
             self.signatures[digest] = _Signature.decoded(lines, currency, no_due, length)
             self.counts[digest] = int(documents)
         self.total = sum(self.counts.values())
-        self.pending, self.touched, self.dirty, self.backed = {}, set(), False, True
+        self.pending, self.touched, self.backed = {}, set(), True
         self.version = version
         self.read_at = read_at.replace(tzinfo=None) if read_at.tzinfo else read_at
+        self.stored_read_at = self.read_at
         self.top_id = top_id
         self._changed()
 
@@ -254,14 +255,13 @@ class _FactCache:
             self.counts[digest] = self.counts.get(digest, 0) + 1
             self.pending[doc_id] = digest
         self.total = len(found)
-        self.backed, self.touched, self.dirty = False, set(), True
+        self.backed, self.touched = False, set()
         self._changed()
 
     def _reread(self, session: Session, spec: Any, ids: set[int]) -> None:
         """These documents' signatures again (those no longer sendable leave)."""
         if not ids:
             return
-        self.dirty = True
         now = _host_signatures(session, spec, ids)
         before = self._carried(session, ids)
         changed = False
@@ -373,7 +373,14 @@ class _FactCache:
         sa_event.listen(session, "after_transaction_end", after)
 
     def _unwritten(self) -> bool:
-        return self.read_at is not None and (not self.backed or self.dirty or bool(self.pending))
+        """Something the tables lack: documents changed, or the tables stand for nothing, or
+        their read_at lags so far behind that a new process would read many documents again
+        (nothing changed: the tables are right, only older; not written on every call)."""
+        if self.read_at is None:
+            return False
+        if not self.backed or self.pending:
+            return True
+        return self.stored_read_at is None or self.read_at - self.stored_read_at > STAMP_LOOKBACK
 
     def persist(self, engine: Engine) -> None:
         with self.lock:
@@ -439,7 +446,8 @@ class _FactCache:
             else:
                 connection.execute(update(_STATE).where(_STATE.c.kind == self.kind).values(**values))
         self.version, self.pending, self.touched = version, {}, set()
-        self.backed, self.dirty = True, False
+        self.backed, self.stored_read_at = True, self.read_at
+        self.signatures = {digest: self.signatures[digest] for digest in self.counts}
 
     def _insert_signatures(self, connection: Any, digests: Sequence[str]) -> None:
         rows = [{"kind": self.kind, "digest": d, "lines": sig.encoded_lines,
