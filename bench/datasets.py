@@ -40,11 +40,13 @@ SEED = 2026
 # are this day (never in the future on a machine whose clock is past it).
 BENCH_TODAY = date(2026, 6, 30)
 BACKENDS = ("sqlite", "postgresql")
-# Plugin tables kept between measurements: settings, and the cost-flow cache (sums of the host's
-# entries, true whatever is synced, as a process started after another finds it); the rest is
-# emptied.
+# Plugin tables kept between measurements: settings, the cost-flow cache (sums of the host's
+# entries) and the document-facts cache (the documents' signatures), true whatever is synced, as
+# a process started after another finds them; the rest is emptied.
 KEPT_PLUGIN_TABLES = {"accounts_sync_account_mappings", "accounts_sync_preferences",
-                      "accounts_sync_flow_sums", "accounts_sync_flow_state"}
+                      "accounts_sync_flow_sums", "accounts_sync_flow_state",
+                      "accounts_sync_fact_signatures", "accounts_sync_fact_members",
+                      "accounts_sync_fact_state"}
 
 marker_metadata = MetaData()
 marker = Table(

@@ -347,6 +347,50 @@ class FlowStateRow(PluginBase):
     top_id: Mapped[int] = mapped_column(BigInteger)
 
 
+class FactSignatureRow(PluginBase):
+    """The document-facts cache's signatures (see document_facts.py), kept between processes:
+    the distinct values the sync's checks look at (lines' account, tax type and batch
+    attributes, currency, missing due date, number length) over the documents of a kind that
+    are in the status that makes them sendable, each with how many documents carry it. Keyed
+    by a digest of its content, so two processes name the same signature alike. A cache:
+    emptying it costs one full read of the documents' lines, never a wrong check."""
+
+    __tablename__ = "accounts_sync_fact_signatures"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(32), primary_key=True)
+    lines: Mapped[str] = mapped_column(Text)  # sorted lines: see _Signature.encoded_lines
+    currency: Mapped[str] = mapped_column(String(16))
+    without_due_date: Mapped[bool] = mapped_column(Boolean)
+    number_length: Mapped[int] = mapped_column(Integer)
+    documents: Mapped[int] = mapped_column(Integer)
+
+
+class FactMemberRow(PluginBase):
+    """Which signature each sendable document of a kind carries (as of FactStateRow.read_at)."""
+
+    __tablename__ = "accounts_sync_fact_members"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    doc_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(32))
+
+    __table_args__ = (Index("ix_accounts_sync_fact_members_kind", "kind", "digest"),)
+
+
+class FactStateRow(PluginBase):
+    """Per kind: which snapshot the two tables above hold (`version`, bumped by every write,
+    starting anywhere) and when it was read, in the host's terms (naive UTC, the stamps' clock;
+    the highest document id)."""
+
+    __tablename__ = "accounts_sync_fact_state"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    read_at: Mapped[datetime] = mapped_column(DateTime)
+    top_id: Mapped[int] = mapped_column(BigInteger)
+
+
 class ScheduleRow(PluginBase):
     """A schedule (domain `ScheduleEntry`): per kind, and the digest and keep-alive duties.
 

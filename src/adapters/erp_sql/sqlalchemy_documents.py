@@ -952,7 +952,9 @@ class _FlowCache:
         for row in session.execute(select(
                 sums.entry_date, sums.movement_type, sums.cost_category, sums.from_stage,
                 sums.to_stage, sums.vintage, sums.brand, sums.amount, sums.entries)).all():
-            by_pair[(row[0], row[1])].append(row)
+            # Plain tuples, not Rows: kept for the life of the process, and a tuple of plain
+            # values is one object the garbage collector stops walking, a Row is two it walks.
+            by_pair[(row[0], row[1])].append(tuple(row))
         self.pairs = {}
         self._add_pairs(by_pair)
         self.order = sorted(self.pairs)
