@@ -813,7 +813,9 @@ class _FlowCache:
       updated_at, and a new one gets a higher id: the days of the entries stamped since the
       last read (less STAMP_LOOKBACK, for transactions that commit a while after they stamp) or
       with an id above the last read's highest are summed again, through indexes on the stamps
-      and the primary key;
+      and the primary key; an entry still within the lookback only while what it holds differs
+      from what the last read saw (a late cost is summed once, not on every call for 15
+      minutes);
     - a deleted entry leaves no trace, but the count of all entries then differs from the sum
       of the pairs' counts: the entries are counted per pair (one index scan) and the days
       whose counts differ are summed again. A move to another day or movement is an edit plus
@@ -846,6 +848,10 @@ class _FlowCache:
         self.read_at: datetime | None = None  # host-clock UTC time before the last read began
         self.top_id = 0  # the highest entry id before the last read began
         self.version: int | None = None  # the table's snapshot the memory was loaded from or wrote
+        # The entries stamped within STAMP_LOOKBACK of the last read, as that read saw them
+        # (id → the flow keys and amount, and its stamps): their days are summed again only
+        # when they differ.
+        self.recent: dict[int, tuple[tuple[Any, ...], Any, Any]] = {}
         self.unpersisted: set[date] | None = set()  # days the table lacks; None: all of them
 
     @classmethod
@@ -885,15 +891,21 @@ class _FlowCache:
             self._load(session, stored.version, stored.read_at, int(stored.top_id))
         if self.read_at is None:
             self._read(session, None)
+            self.recent = {}
         else:
             since = self.read_at - STAMP_LOOKBACK
-            # A UNION, not an OR: each side is a range scan of its own index. New ids find
-            # entries inserted with an old stamp too (an import of back-dated entries).
-            days = set(session.scalars(union(
-                select(ce.c.entry_date).where(ce.c.created_at > since),
-                select(ce.c.entry_date).where(ce.c.updated_at > since),
-                select(ce.c.entry_date).where(ce.c.id > self.top_id),
-            )))
+            # A UNION, not an OR: each side is a range scan of its own index.
+            recent = {row[0]: (tuple(row[1:-2]), row[-2], row[-1]) for row in session.execute(union(
+                select(ce.c.id, *_FLOW_KEYS, ce.c.amount, ce.c.created_at, ce.c.updated_at)
+                .where(ce.c.created_at > since),
+                select(ce.c.id, *_FLOW_KEYS, ce.c.amount, ce.c.created_at, ce.c.updated_at)
+                .where(ce.c.updated_at > since),
+            ))}
+            # New ids find entries inserted with an old stamp too (an import of back-dated
+            # entries).
+            days = set(session.scalars(select(ce.c.entry_date).where(ce.c.id > self.top_id)
+                                       .distinct()))
+            days |= self._changed_days(recent, since)
             if days:
                 self._read(session, days)
             if self.entries != entries:  # entries deleted (or moved away) since the last read
@@ -904,7 +916,34 @@ class _FlowCache:
                 changed = {key for key in counts.keys() | self.pairs.keys()
                            if counts.get(key) != (self.pairs[key].entries if key in self.pairs else None)}
                 self._read(session, {day for day, _ in changed})
+            self.recent = recent  # only once their days are summed (an error reads them again)
         self.read_at, self.top_id = started, top
+
+    def _changed_days(self, recent: dict[int, tuple[tuple[Any, ...], Any, Any]],
+                      since: datetime) -> set[date]:
+        """The days of the entries stamped within the lookback whose content is not what the
+        last read saw of them (or which are gone): only those are summed again.
+
+        Comparing the stamps would not do: a host that stamps to the second can save an entry
+        twice with the same stamp, the second time in a transaction that commits late. The
+        content is what the sums are made of, so an entry whose content is the same as when
+        its day was last summed cannot change them. What was seen is kept from before the sums
+        are read (under PostgreSQL's read committed, a change committed in between is seen as
+        a difference next time: read once more, never missed)."""
+        days: set[date] = set()
+        for entry_id, (content, _, _) in recent.items():
+            seen = self.recent.get(entry_id)
+            if seen is None or seen[0] != content:
+                days.add(content[0])
+                if seen is not None:
+                    days.add(seen[0][0])  # moved from that day
+        for entry_id, (content, created, updated) in self.recent.items():
+            if entry_id in recent:
+                continue
+            stamps = [stamp for stamp in (created, updated) if stamp is not None]
+            if stamps and max(stamps) > since:  # gone (not merely older than the lookback)
+                days.add(content[0])
+        return days
 
     def _read(self, session: Session, days: set[date] | None) -> None:
         """Sum the entries of these days again (every day when None), replacing their pairs."""
@@ -959,6 +998,7 @@ class _FlowCache:
         self.entries = sum(pair.entries for pair in self.pairs.values())
         self.read_at = read_at.replace(tzinfo=None) if read_at.tzinfo else read_at
         self.top_id, self.version, self.unpersisted = top_id, version, set()
+        self.recent = {}  # what the snapshot's read saw is not known: read those days again
 
     def persist_after(self, session: Session) -> None:
         """Write what the table lacks once the session's transaction has ended."""
