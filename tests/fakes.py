@@ -295,7 +295,9 @@ class FakeDocumentSource:
                     and self._synced(Kind.REFUNDS, refund.erp_id) \
                     and self._synced(Kind.SALES_ORDERS, sale) \
                     and refund_record.xero_status != "PAID" \
-                    and sale_record.xero_status not in ("PAID", "VOIDED", "DELETED"):
+                    and sale_record.xero_status not in ("PAID", "VOIDED", "DELETED") \
+                    and refund_record.xero_id and sale_record.xero_id \
+                    and refund_record.sent is not None:
                 pairs.append((refund.erp_id, sale))
         return pairs[:limit]
 

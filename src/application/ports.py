@@ -437,7 +437,9 @@ class DocumentSource(Protocol):
 
     def refunds_to_allocate(self, closing_date: date, limit: int) -> list[tuple[str, str]]:
         """(refund erp id, sale erp id) of synced refunds of synced sales, dated up to the
-        closing date, whose credit note has not been allocated to the sale's invoice yet."""
+        closing date, whose credit note has not been allocated to the sale's invoice yet and
+        can be: both known in Xero by id, and what the refund sent kept (a refund synced
+        before Accounts Sync kept it cannot be planned)."""
         ...
 
     def synced_cost_flows(self, closing_date: date) -> list[CostFlow]:

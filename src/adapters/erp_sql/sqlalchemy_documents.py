@@ -677,7 +677,11 @@ class SqlDocumentSource:
                    ~refund.fingerprint.startswith("removed:"), ~allocated,
                    # Nothing to allocate from a used credit, nor to a paid or void invoice (as
                    # last seen in Xero; a look at Xero's changes keeps that up to date).
-                   refund.xero_status != "PAID", sale.xero_status.not_in(NOT_ALLOCATABLE))
+                   refund.xero_status != "PAID", sale.xero_status.not_in(NOT_ALLOCATABLE),
+                   # Both objects known in Xero, and what the refund sent kept: the planner
+                   # needs them (a winery synced before "sent" was kept has thousands without).
+                   refund.xero_id.is_not(None), refund.xero_id != "",
+                   sale.xero_id.is_not(None), sale.xero_id != "", _kept(refund.sent))
             .order_by(t.c.refund_date, t.c.id)
             .limit(limit)
         )
@@ -1057,6 +1061,11 @@ class _FlowCache:
             else:
                 connection.execute(update(state).where(state.c.id == 1).values(**values))
         self.version, self.unpersisted = version, set()
+
+
+def _kept(column: Any) -> Any:
+    """A JSON column holds a value: neither SQL NULL nor JSON null (how a None is stored)."""
+    return and_(column.is_not(None), cast(column, String) != "null")
 
 
 def _after(date_column: Any, id_column: Any, after_date: date, after_id: int) -> Any:
