@@ -451,6 +451,10 @@ class FakeLedger:
                            if k is Kind.JOURNALS and r.state is SyncState.SYNCED
                            and date.fromisoformat(r.erp_id[:10]) <= closing_date))
 
+    def sent_unknown(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, str]:
+        return {i: r.number for i in erp_ids
+                if (r := self.state.records.get((kind, i))) is not None and r.sent is None}
+
     def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]:
         wanted = set(xero_ids)
         found: dict[str, SyncRecord] = {}

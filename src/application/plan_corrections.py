@@ -183,15 +183,19 @@ def _gather(uow: UnitOfWork, closing_date: date) -> _Gathered:
             if (by_key[key].fingerprint != fingerprint if key in by_key
                 else not fingerprint.startswith("removed:"))
         ]
-        records = uow.ledger.records(Kind.JOURNALS, changed) if changed else {}
+        # Those that kept nothing of what they sent are only named: their records are not read.
+        without_sent = uow.ledger.sent_unknown(Kind.JOURNALS, changed) if changed else {}
+        records = uow.ledger.records(Kind.JOURNALS, [k for k in changed if k not in without_sent])
         for key in changed:
-            record, journal = records[key], by_key.get(key)
+            record, journal = records.get(key), by_key.get(key)
+            if record is None or record.sent is None:
+                number = record.number if record is not None else without_sent.get(key)
+                if number is not None:
+                    unknown.append(number)
+                continue
             if journal is not None:
                 journal = replace(journal, url=uow.documents.journal_url(key),
                                   tax_type=mapping.journal_tax_type)
-            if record.sent is None:
-                unknown.append(record.number)
-                continue
             journals.append(_Candidate(record, journal, []))
 
     refunds: list[tuple[SyncRecord, SyncRecord]] = []

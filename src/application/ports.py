@@ -541,6 +541,12 @@ class SyncLedger(Protocol):
         themselves are read only for those whose costs changed)."""
         ...
 
+    def sent_unknown(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, str]:
+        """erp id → number of those of these records that kept nothing of what they sent
+        (synced before Accounts Sync kept it): nothing to plan from, and no need to read them
+        whole."""
+        ...
+
     def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]: ...
 
     def mark_read(self, kind: Kind, erp_ids: Sequence[str], at: datetime) -> None:

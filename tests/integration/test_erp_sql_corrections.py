@@ -183,3 +183,21 @@ def test_a_record_marked_read_is_no_longer_a_candidate_until_saved_again(erp, uo
         uow.commit()
     with uow_factory() as uow:
         assert uow.documents.changed_after_sync(Kind.SALES_ORDERS, 10) == []
+
+
+def test_sent_unknown_names_the_records_that_kept_nothing_of_what_they_sent(uow_factory, clean_db):
+    from sqlalchemy import null, update
+
+    from accounts_sync.adapters.erp_sql.plugin_tables import SyncRecordRow
+
+    kept, json_null, sql_null = (journal_key(date(2026, 3, day), MovementType.BOTTLING) for day in (2, 3, 4))
+    sent = SentState(date(2026, 3, 2), (SentLine("1400", D("10.00"), D("0"), "BASEXCLUDED"),))
+    save(uow_factory, synced(Kind.JOURNALS, kept, sent=sent), synced(Kind.JOURNALS, json_null, "J-3"),
+         synced(Kind.JOURNALS, sql_null, "J-4", sent=sent))
+    with clean_db.begin() as connection:  # as a row written before the column was filled
+        connection.execute(update(SyncRecordRow.__table__)
+                           .where(SyncRecordRow.__table__.c.erp_id == sql_null).values(sent=null()))
+    with uow_factory() as uow:
+        assert uow.ledger.sent_unknown(Kind.JOURNALS, [kept, json_null, sql_null, "nope"]) == {
+            json_null: "J-3", sql_null: "J-4"}
+        assert uow.ledger.records(Kind.JOURNALS, [sql_null])[sql_null].sent is None
