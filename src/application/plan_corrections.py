@@ -30,11 +30,19 @@ from ..domain.corrections import (
 )
 from ..domain.documents import TRADE_KINDS, Kind
 from ..domain.journals import JournalMemo
+from ..domain.mapping import AccountMapping
 from ..domain.money import ZERO, money
 from ..domain.sync import SyncRecord, SyncState
 from .checks import with_defaults
 from .common import period_of, read_chart
-from .ports import AccountingGateway, Clock, UnitOfWork, UnitOfWorkFactory, XeroObjectState
+from .ports import (
+    AccountingGateway,
+    Clock,
+    ErpDocumentNow,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    XeroObjectState,
+)
 
 # Candidates read per kind in one plan: edits after a sync are few; a plan that meets more
 # handles these first and the rest in the next run.
@@ -150,23 +158,24 @@ def _gather(uow: UnitOfWork, closing_date: date) -> _Gathered:
         ids = list(dict.fromkeys(ids))
         if not ids:
             continue
-        records = uow.ledger.records(kind, ids)
+        # Compared on the records' fingerprints first: what they sent (their lines, the bulk
+        # of a record) is read only for those that really differ (most were saved unchanged).
+        records = uow.ledger.records(kind, ids, lines=False)
         now = uow.documents.documents_now(kind, ids)
+        differing: list[tuple[str, ErpDocumentNow]] = []
         for erp_id in ids:
-            record = records.get(erp_id)
-            current = now.get(erp_id)
-            if record is None or record.state is not SyncState.SYNCED or current is None:
-                continue
-            document = current.document
-            if document is not None:
-                if document.date > closing_date:
-                    continue
-                document = with_defaults(document, mapping)
-                if document.fingerprint == record.fingerprint:
-                    unchanged.append((kind, erp_id))  # saved again, same content
-                    continue
-                current = replace(current, document=document)
-            elif record.fingerprint.startswith("removed:"):
+            verdict, current = _compare(records.get(erp_id), now.get(erp_id), closing_date, mapping)
+            if verdict == "unchanged":
+                unchanged.append((kind, erp_id))  # saved again, same content
+            elif verdict == "differs":
+                differing.append((erp_id, current))
+        whole = uow.ledger.records(kind, [erp_id for erp_id, _ in differing]) if differing else {}
+        for erp_id, current in differing:
+            record = whole.get(erp_id)
+            verdict, _ = _compare(record, current, closing_date, mapping)  # as read again
+            if record is None or verdict != "differs":
+                if verdict == "unchanged":
+                    unchanged.append((kind, erp_id))
                 continue
             if record.sent is None:
                 unknown.append(record.number)
@@ -214,6 +223,26 @@ def _gather(uow: UnitOfWork, closing_date: date) -> _Gathered:
     for candidate in documents + journals:
         candidate.corrections = corrections.get((candidate.record.kind, candidate.record.erp_id), [])
     return _Gathered(documents, journals, refunds, unknown, unchanged)
+
+
+def _compare(record: SyncRecord | None, current: ErpDocumentNow | None, closing_date: date,
+             mapping: AccountMapping) -> tuple[str, ErpDocumentNow | None]:
+    """A synced document against the ERP now: "unchanged" (saved again, same content),
+    "differs" (edited, cancelled or deleted since; the document with the mapping's defaults), or
+    "" (nothing to plan: not synced, after the closing date, or its removal already handled)."""
+    if record is None or record.state is not SyncState.SYNCED or current is None:
+        return "", current
+    document = current.document
+    if document is not None:
+        if document.date > closing_date:
+            return "", current
+        document = with_defaults(document, mapping)
+        if document.fingerprint == record.fingerprint:
+            return "unchanged", current
+        return "differs", replace(current, document=document)
+    if record.fingerprint.startswith("removed:"):
+        return "", current
+    return "differs", current
 
 
 # ------------------------------------------------------------------------ planning
