@@ -37,6 +37,7 @@ from .checks import with_defaults
 from .common import period_of, read_chart
 from .ports import (
     AccountingGateway,
+    ChartOfAccounts,
     Clock,
     ErpDocumentNow,
     UnitOfWork,
@@ -110,6 +111,14 @@ class PlanCorrections:
         if request.fresh:
             states = self._read_states(gathered.xero_ids())
         return _plan(request.closing_date, gathered, states, period)
+
+    def within(self, uow: UnitOfWork, request: CorrectionsRequest,
+               chart: ChartOfAccounts | None) -> CorrectionsPlan:
+        """The plan read in the caller's unit of work, with the chart it read (a preview: what
+        it reads of the cost entries and records is read once, in one transaction). Never
+        fresh: reading Xero inside a transaction would hold it open."""
+        period = period_of(chart, uow.settings)
+        return _plan(request.closing_date, _gather(uow, request.closing_date), {}, period)
 
     def _read_states(self, ids: dict[Kind, list[str]]) -> dict[str, XeroObjectState]:
         found: dict[str, XeroObjectState] = {}

@@ -349,3 +349,31 @@ def test_a_refresh_that_failed_reads_the_recent_entries_again(uow_factory, erp, 
         flows(uow_factory)
     monkeypatch.setattr(_FlowCache, "_read", original)
     assert_exact(uow_factory)
+
+
+def test_the_cache_is_brought_up_to_date_once_per_transaction(uow_factory, erp, clean_db, monkeypatch):
+    """A preview asks for the unsynced and the synced flows in one transaction: one refresh (one
+    count of every entry); the next transaction refreshes again and sees what changed."""
+    rnd = random.Random(15)
+    op = erp.operation()
+    erp.many_cost_entries(op, [entry_row(rnd, now() - timedelta(hours=2)) for _ in range(80)])
+    pairs = sorted({(f.date, f.movement_type.value) for f in direct(uow_factory)})
+    save(uow_factory, journal_record(*pairs[0], SyncState.SYNCED))
+    refreshes: list[int] = []
+    original = _FlowCache.refresh
+
+    def counted(self, session, entries):
+        refreshes.append(entries)
+        return original(self, session, entries)
+
+    monkeypatch.setattr(_FlowCache, "refresh", counted)
+    with uow_factory() as uow:
+        unsynced = uow.documents.cost_flows(CLOSING)
+        synced = uow.documents.synced_cost_flows(CLOSING)
+        assert unsynced == uow.documents._summed_flows(CLOSING)
+        assert synced == uow.documents._summed_flows(CLOSING, synced=True)
+    assert len(refreshes) == 1
+    erp.many_cost_entries(op, [entry_row(rnd, now(), day=pairs[0][0])])  # a late cost, synced day
+    with uow_factory() as uow:
+        assert uow.documents.synced_cost_flows(CLOSING) == uow.documents._summed_flows(CLOSING, synced=True)
+    assert len(refreshes) == 2
