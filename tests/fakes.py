@@ -295,7 +295,9 @@ class FakeDocumentSource:
                     and self._synced(Kind.REFUNDS, refund.erp_id) \
                     and self._synced(Kind.SALES_ORDERS, sale) \
                     and refund_record.xero_status != "PAID" \
-                    and sale_record.xero_status not in ("PAID", "VOIDED", "DELETED"):
+                    and sale_record.xero_status not in ("PAID", "VOIDED", "DELETED") \
+                    and refund_record.xero_id and sale_record.xero_id \
+                    and refund_record.sent is not None:
                 pairs.append((refund.erp_id, sale))
         return pairs[:limit]
 
@@ -448,6 +450,10 @@ class FakeLedger:
         return dict(sorted((r.erp_id, r.fingerprint) for (k, _), r in self.state.records.items()
                            if k is Kind.JOURNALS and r.state is SyncState.SYNCED
                            and date.fromisoformat(r.erp_id[:10]) <= closing_date))
+
+    def sent_unknown(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, str]:
+        return {i: r.number for i in erp_ids
+                if (r := self.state.records.get((kind, i))) is not None and r.sent is None}
 
     def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]:
         wanted = set(xero_ids)

@@ -30,11 +30,20 @@ from ..domain.corrections import (
 )
 from ..domain.documents import TRADE_KINDS, Kind
 from ..domain.journals import JournalMemo
+from ..domain.mapping import AccountMapping
 from ..domain.money import ZERO, money
 from ..domain.sync import SyncRecord, SyncState
 from .checks import with_defaults
 from .common import period_of, read_chart
-from .ports import AccountingGateway, Clock, UnitOfWork, UnitOfWorkFactory, XeroObjectState
+from .ports import (
+    AccountingGateway,
+    ChartOfAccounts,
+    Clock,
+    ErpDocumentNow,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    XeroObjectState,
+)
 
 # Candidates read per kind in one plan: edits after a sync are few; a plan that meets more
 # handles these first and the rest in the next run.
@@ -103,6 +112,14 @@ class PlanCorrections:
             states = self._read_states(gathered.xero_ids())
         return _plan(request.closing_date, gathered, states, period)
 
+    def within(self, uow: UnitOfWork, request: CorrectionsRequest,
+               chart: ChartOfAccounts | None) -> CorrectionsPlan:
+        """The plan read in the caller's unit of work, with the chart it read (a preview: what
+        it reads of the cost entries and records is read once, in one transaction). Never
+        fresh: reading Xero inside a transaction would hold it open."""
+        period = period_of(chart, uow.settings)
+        return _plan(request.closing_date, _gather(uow, request.closing_date), {}, period)
+
     def _read_states(self, ids: dict[Kind, list[str]]) -> dict[str, XeroObjectState]:
         found: dict[str, XeroObjectState] = {}
         for kind, xero_ids in ids.items():
@@ -150,23 +167,24 @@ def _gather(uow: UnitOfWork, closing_date: date) -> _Gathered:
         ids = list(dict.fromkeys(ids))
         if not ids:
             continue
-        records = uow.ledger.records(kind, ids)
+        # Compared on the records' fingerprints first: what they sent (their lines, the bulk
+        # of a record) is read only for those that really differ (most were saved unchanged).
+        records = uow.ledger.records(kind, ids, lines=False)
         now = uow.documents.documents_now(kind, ids)
+        differing: list[tuple[str, ErpDocumentNow]] = []
         for erp_id in ids:
-            record = records.get(erp_id)
-            current = now.get(erp_id)
-            if record is None or record.state is not SyncState.SYNCED or current is None:
-                continue
-            document = current.document
-            if document is not None:
-                if document.date > closing_date:
-                    continue
-                document = with_defaults(document, mapping)
-                if document.fingerprint == record.fingerprint:
-                    unchanged.append((kind, erp_id))  # saved again, same content
-                    continue
-                current = replace(current, document=document)
-            elif record.fingerprint.startswith("removed:"):
+            verdict, current = _compare(records.get(erp_id), now.get(erp_id), closing_date, mapping)
+            if verdict == "unchanged":
+                unchanged.append((kind, erp_id))  # saved again, same content
+            elif verdict == "differs":
+                differing.append((erp_id, current))
+        whole = uow.ledger.records(kind, [erp_id for erp_id, _ in differing]) if differing else {}
+        for erp_id, current in differing:
+            record = whole.get(erp_id)
+            verdict, _ = _compare(record, current, closing_date, mapping)  # as read again
+            if record is None or verdict != "differs":
+                if verdict == "unchanged":
+                    unchanged.append((kind, erp_id))
                 continue
             if record.sent is None:
                 unknown.append(record.number)
@@ -183,15 +201,19 @@ def _gather(uow: UnitOfWork, closing_date: date) -> _Gathered:
             if (by_key[key].fingerprint != fingerprint if key in by_key
                 else not fingerprint.startswith("removed:"))
         ]
-        records = uow.ledger.records(Kind.JOURNALS, changed) if changed else {}
+        # Those that kept nothing of what they sent are only named: their records are not read.
+        without_sent = uow.ledger.sent_unknown(Kind.JOURNALS, changed) if changed else {}
+        records = uow.ledger.records(Kind.JOURNALS, [k for k in changed if k not in without_sent])
         for key in changed:
-            record, journal = records[key], by_key.get(key)
+            record, journal = records.get(key), by_key.get(key)
+            if record is None or record.sent is None:
+                number = record.number if record is not None else without_sent.get(key)
+                if number is not None:
+                    unknown.append(number)
+                continue
             if journal is not None:
                 journal = replace(journal, url=uow.documents.journal_url(key),
                                   tax_type=mapping.journal_tax_type)
-            if record.sent is None:
-                unknown.append(record.number)
-                continue
             journals.append(_Candidate(record, journal, []))
 
     refunds: list[tuple[SyncRecord, SyncRecord]] = []
@@ -210,6 +232,26 @@ def _gather(uow: UnitOfWork, closing_date: date) -> _Gathered:
     for candidate in documents + journals:
         candidate.corrections = corrections.get((candidate.record.kind, candidate.record.erp_id), [])
     return _Gathered(documents, journals, refunds, unknown, unchanged)
+
+
+def _compare(record: SyncRecord | None, current: ErpDocumentNow | None, closing_date: date,
+             mapping: AccountMapping) -> tuple[str, ErpDocumentNow | None]:
+    """A synced document against the ERP now: "unchanged" (saved again, same content),
+    "differs" (edited, cancelled or deleted since; the document with the mapping's defaults), or
+    "" (nothing to plan: not synced, after the closing date, or its removal already handled)."""
+    if record is None or record.state is not SyncState.SYNCED or current is None:
+        return "", current
+    document = current.document
+    if document is not None:
+        if document.date > closing_date:
+            return "", current
+        document = with_defaults(document, mapping)
+        if document.fingerprint == record.fingerprint:
+            return "unchanged", current
+        return "differs", replace(current, document=document)
+    if record.fingerprint.startswith("removed:"):
+        return "", current
+    return "differs", current
 
 
 # ------------------------------------------------------------------------ planning

@@ -437,7 +437,9 @@ class DocumentSource(Protocol):
 
     def refunds_to_allocate(self, closing_date: date, limit: int) -> list[tuple[str, str]]:
         """(refund erp id, sale erp id) of synced refunds of synced sales, dated up to the
-        closing date, whose credit note has not been allocated to the sale's invoice yet."""
+        closing date, whose credit note has not been allocated to the sale's invoice yet and
+        can be: both known in Xero by id, and what the refund sent kept (a refund synced
+        before Accounts Sync kept it cannot be planned)."""
         ...
 
     def synced_cost_flows(self, closing_date: date) -> list[CostFlow]:
@@ -537,6 +539,12 @@ class SyncLedger(Protocol):
     def synced_journals(self, closing_date: date) -> dict[str, str]:
         """key → fingerprint of the synced journals dated up to the closing date (the records
         themselves are read only for those whose costs changed)."""
+        ...
+
+    def sent_unknown(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, str]:
+        """erp id → number of those of these records that kept nothing of what they sent
+        (synced before Accounts Sync kept it): nothing to plan from, and no need to read them
+        whole."""
         ...
 
     def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]: ...

@@ -143,7 +143,8 @@ class PreviewUnsynced:
                 if found.count:
                     refused[kind] = found
                     problems.append(_refused_problem(kind, found))
-        plan = self.plan_corrections.execute(CorrectionsRequest(request.closing_date))
+            # In the same unit of work: the cost entries are brought up to date once.
+            plan = self.plan_corrections.within(uow, CorrectionsRequest(request.closing_date), chart)
         warnings += _correction_warnings(plan)
         with self.uow() as uow:
             changes = tuple(uow.ledger.xero_changes(XERO_CHANGES_SHOWN))

@@ -35,6 +35,13 @@ def synced(kind: Kind, erp_id: str, number: str = "", **changes) -> SyncRecord:
                       synced_at=SYNCED_AT, **changes)
 
 
+def refund(erp_id: str, **changes) -> SyncRecord:
+    """A synced refund as a run leaves it: what it sent kept."""
+    sent = SentState(date(2026, 3, 2), (SentLine("4000", D("-10.00"), D("-1.00"), "OUTPUT"),),
+                     document_type="ACCRECCREDIT")
+    return synced(Kind.REFUNDS, erp_id, sent=sent, **changes)
+
+
 def save(uow_factory, *records):
     with uow_factory() as uow:
         uow.ledger.save_records(list(records))
@@ -76,8 +83,12 @@ def test_refunds_to_allocate_are_synced_refunds_of_synced_sales_not_yet_allocate
     sale_not_synced = erp.refund(customer, sales_order_id=other_sale)
     no_sale = erp.refund(customer)
     later = erp.refund(customer, sales_order_id=sale, refund_date=date(2027, 1, 1))
+    # Nothing to plan from without an object in Xero, or what the refund sent.
+    not_in_xero = erp.refund(customer, sales_order_id=sale)
+    sent_unknown = erp.refund(customer, sales_order_id=sale)
     save(uow_factory, synced(Kind.SALES_ORDERS, sale),
-         *(synced(Kind.REFUNDS, r) for r in (to_allocate, allocated, sale_not_synced, no_sale, later)),
+         *(refund(r) for r in (to_allocate, allocated, sale_not_synced, no_sale, later)),
+         refund(not_in_xero, xero_id=""), synced(Kind.REFUNDS, sent_unknown),
          SyncRecord(Kind.CORRECTIONS, f"refunds:{allocated}:1", "RF", "allocated:x",
                     SyncState.SYNCED, correction=CorrectionLink(Kind.REFUNDS, str(allocated),
                                                                 CorrectionAction.ALLOCATE)))
@@ -156,8 +167,8 @@ def test_no_allocation_is_proposed_from_a_used_credit_or_to_a_paid_invoice(erp, 
     fine = erp.refund(customer, sales_order_id=open_sale)
     save(uow_factory, synced(Kind.SALES_ORDERS, paid_sale, xero_status="PAID"),
          synced(Kind.SALES_ORDERS, open_sale, xero_status="AUTHORISED"),
-         synced(Kind.REFUNDS, to_paid), synced(Kind.REFUNDS, used, xero_status="PAID"),
-         synced(Kind.REFUNDS, fine, xero_status="AUTHORISED"))
+         refund(to_paid), refund(used, xero_status="PAID"),
+         refund(fine, xero_status="AUTHORISED"))
     with uow_factory() as uow:
         assert uow.documents.refunds_to_allocate(date(2026, 12, 31), 10) == [(str(fine), str(open_sale))]
 
@@ -172,3 +183,21 @@ def test_a_record_marked_read_is_no_longer_a_candidate_until_saved_again(erp, uo
         uow.commit()
     with uow_factory() as uow:
         assert uow.documents.changed_after_sync(Kind.SALES_ORDERS, 10) == []
+
+
+def test_sent_unknown_names_the_records_that_kept_nothing_of_what_they_sent(uow_factory, clean_db):
+    from sqlalchemy import null, update
+
+    from accounts_sync.adapters.erp_sql.plugin_tables import SyncRecordRow
+
+    kept, json_null, sql_null = (journal_key(date(2026, 3, day), MovementType.BOTTLING) for day in (2, 3, 4))
+    sent = SentState(date(2026, 3, 2), (SentLine("1400", D("10.00"), D("0"), "BASEXCLUDED"),))
+    save(uow_factory, synced(Kind.JOURNALS, kept, sent=sent), synced(Kind.JOURNALS, json_null, "J-3"),
+         synced(Kind.JOURNALS, sql_null, "J-4", sent=sent))
+    with clean_db.begin() as connection:  # as a row written before the column was filled
+        connection.execute(update(SyncRecordRow.__table__)
+                           .where(SyncRecordRow.__table__.c.erp_id == sql_null).values(sent=null()))
+    with uow_factory() as uow:
+        assert uow.ledger.sent_unknown(Kind.JOURNALS, [kept, json_null, sql_null, "nope"]) == {
+            json_null: "J-3", sql_null: "J-4"}
+        assert uow.ledger.records(Kind.JOURNALS, [sql_null])[sql_null].sent is None

@@ -269,3 +269,111 @@ def test_below_the_threshold_every_call_sums_in_sql(uow_factory, erp, monkeypatc
     erp.many_cost_entries(op, [entry_row(random.Random(10), now()) for _ in range(20)])
     assert flows(uow_factory) == direct(uow_factory)
     assert not _FlowCache._caches
+
+
+# ------------------------------------------------------------------ entries stamped within the lookback
+
+
+def reads_of_days(monkeypatch: pytest.MonkeyPatch) -> list[set[date] | None]:
+    """The days each refresh sums again (None: every day), as they happen."""
+    seen: list[set[date] | None] = []
+    original = _FlowCache._read
+
+    def spy(self, session, days):
+        seen.append(None if days is None else set(days))
+        return original(self, session, days)
+
+    monkeypatch.setattr(_FlowCache, "_read", spy)
+    return seen
+
+
+def test_a_recent_entry_is_summed_again_only_while_it_changes(uow_factory, erp, clean_db, monkeypatch):
+    """Entries stamped within STAMP_LOOKBACK are looked at on every call, but their day is summed
+    again only when what they hold differs from what its last sum saw."""
+    rnd = random.Random(12)
+    op = erp.operation()
+    erp.many_cost_entries(op, [entry_row(rnd, now() - timedelta(hours=2)) for _ in range(60)])
+    assert_exact(uow_factory)
+    reads = reads_of_days(monkeypatch)
+    erp.many_cost_entries(op, [entry_row(rnd, now(), day=DAYS[1])])  # a late cost
+    assert_exact(uow_factory)
+    assert reads == [{DAYS[1]}]
+    reads.clear()
+    for _ in range(3):
+        assert_exact(uow_factory)
+    assert reads == []  # still within the lookback, unchanged: not summed again
+    ce = host.cost_entries
+    latest = entry_ids(clean_db)[-1]
+    execute(clean_db, update(ce).where(ce.c.id == latest).values(amount=Decimal("5.0001"), updated_at=now()))
+    assert_exact(uow_factory)
+    assert reads == [{DAYS[1]}]
+
+
+def test_a_recent_entry_saved_again_with_the_same_stamp_is_seen(uow_factory, erp, clean_db):
+    """A host that stamps to the second can save an entry twice with one stamp (the second time
+    in a transaction that commits after the cache read): its content tells, not its stamp."""
+    rnd = random.Random(13)
+    op = erp.operation()
+    erp.many_cost_entries(op, [entry_row(rnd, now() - timedelta(hours=2)) for _ in range(60)])
+    assert_exact(uow_factory)
+    ce = host.cost_entries
+    target = entry_ids(clean_db)[5]
+    stamp = now().replace(microsecond=0)
+    execute(clean_db, update(ce).where(ce.c.id == target).values(amount=Decimal("1.2345"), updated_at=stamp))
+    assert_exact(uow_factory)
+    execute(clean_db, update(ce).where(ce.c.id == target).values(amount=Decimal("9.8765"), updated_at=stamp))
+    assert_exact(uow_factory)
+    execute(clean_db, update(ce).where(ce.c.id == target).values(  # moved, same stamp again
+        entry_date=DAYS[6], movement_type="loss", updated_at=stamp))
+    assert_exact(uow_factory)
+    execute(clean_db, delete(ce).where(ce.c.id == target))
+    erp.many_cost_entries(op, [entry_row(rnd, now() - timedelta(days=40), day=DAYS[6])])
+    assert_exact(uow_factory)  # the recent one gone, an old-stamped one in its place
+
+
+def test_a_refresh_that_failed_reads_the_recent_entries_again(uow_factory, erp, clean_db, monkeypatch):
+    rnd = random.Random(14)
+    op = erp.operation()
+    erp.many_cost_entries(op, [entry_row(rnd, now() - timedelta(hours=2)) for _ in range(60)])
+    assert_exact(uow_factory)
+    ce = host.cost_entries
+    execute(clean_db, update(ce).where(ce.c.id == entry_ids(clean_db)[9])
+            .values(amount=Decimal("-3.3333"), updated_at=now()))
+    original = _FlowCache._read
+
+    def broken(self, session, days):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(_FlowCache, "_read", broken)
+    with pytest.raises(RuntimeError):
+        flows(uow_factory)
+    monkeypatch.setattr(_FlowCache, "_read", original)
+    assert_exact(uow_factory)
+
+
+def test_the_cache_is_brought_up_to_date_once_per_transaction(uow_factory, erp, clean_db, monkeypatch):
+    """A preview asks for the unsynced and the synced flows in one transaction: one refresh (one
+    count of every entry); the next transaction refreshes again and sees what changed."""
+    rnd = random.Random(15)
+    op = erp.operation()
+    erp.many_cost_entries(op, [entry_row(rnd, now() - timedelta(hours=2)) for _ in range(80)])
+    pairs = sorted({(f.date, f.movement_type.value) for f in direct(uow_factory)})
+    save(uow_factory, journal_record(*pairs[0], SyncState.SYNCED))
+    refreshes: list[int] = []
+    original = _FlowCache.refresh
+
+    def counted(self, session, entries):
+        refreshes.append(entries)
+        return original(self, session, entries)
+
+    monkeypatch.setattr(_FlowCache, "refresh", counted)
+    with uow_factory() as uow:
+        unsynced = uow.documents.cost_flows(CLOSING)
+        synced = uow.documents.synced_cost_flows(CLOSING)
+        assert unsynced == uow.documents._summed_flows(CLOSING)
+        assert synced == uow.documents._summed_flows(CLOSING, synced=True)
+    assert len(refreshes) == 1
+    erp.many_cost_entries(op, [entry_row(rnd, now(), day=pairs[0][0])])  # a late cost, synced day
+    with uow_factory() as uow:
+        assert uow.documents.synced_cost_flows(CLOSING) == uow.documents._summed_flows(CLOSING, synced=True)
+    assert len(refreshes) == 2

@@ -464,3 +464,19 @@ def test_a_document_saved_again_unchanged_is_read_once_by_a_corrections_run(
     edited = edit(store, clock, doc, lines=plus_freight(doc))
     (c,) = plan.execute(CorrectionsRequest(TODAY)).corrections
     assert c.target_fingerprint == edited.fingerprint, "a later edit is still seen"
+
+
+def test_a_journal_sent_before_its_lines_were_kept_is_named_and_the_others_planned(
+    store, gateway, clock, plan, post
+):
+    from accounts_sync.application.post_journals import PostJournalsRequest
+
+    days = (date(2026, 11, 17), date(2026, 11, 18))
+    store.cost_entries += [entry(MovementType.ADDITION, "250", day=day) for day in days]
+    post.execute(PostJournalsRequest(TODAY, JournalMode.POSTED, "accountant"))
+    old = store.record(J, "2026-11-17-addition")
+    store.state.records[(J, old.erp_id)] = replace(old, sent=None)  # synced by an older version
+    store.cost_entries += [entry(MovementType.ADDITION, "1000", day=day) for day in days]
+    found = plan.execute(CorrectionsRequest(TODAY))
+    assert found.unknown == (old.number,)
+    assert [(c.kind, c.erp_id) for c in found.corrections] == [(J, "2026-11-18-addition")]

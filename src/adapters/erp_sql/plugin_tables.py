@@ -113,6 +113,14 @@ class SyncRecordRow(PluginBase):
         # The unique (kind, erp_id) serves the "is this document synced?" probe; this one
         # the in_flight/failed lists and the oldest sync time of changed_after_sync.
         Index("ix_accounts_sync_sync_records_kind_state", "kind", "state", "synced_at"),
+        # The "is this document synced?" probe of every unsynced count, answered from the index
+        # alone (the unique (kind, erp_id) one leads to the wide row for its state). Unique,
+        # as (kind, erp_id) is: SQLite then prefers it for the probe.
+        Index("uq_accounts_sync_sync_records_kind_erp_id_state", "kind", "erp_id", "state",
+              unique=True),
+        # When the oldest synced record's content was read (changed_after_sync): one seek.
+        Index("ix_accounts_sync_sync_records_read", "kind", "state",
+              text("coalesce(read_at, synced_at)")),
         # What one run sent, for its history page with links to Xero.
         Index("ix_accounts_sync_sync_records_run", "run_id", "kind", "erp_id"),
         Index(

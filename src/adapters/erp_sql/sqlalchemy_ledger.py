@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, String, cast, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -299,6 +299,18 @@ class SqlSyncLedger:
             SyncRecordRow.journal_date <= closing_date,
         )
         return dict(sorted(self.session.execute(stmt).tuples()))
+
+    def sent_unknown(self, kind: Kind, erp_ids: Sequence[str]) -> dict[str, str]:
+        ids = list(dict.fromkeys(erp_ids))
+        r = SyncRecordRow
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), IN_CHUNK):
+            found.update(self.session.execute(
+                select(r.erp_id, r.number).where(
+                    r.kind == kind.value, r.erp_id.in_(ids[start:start + IN_CHUNK]),
+                    # None is stored as JSON null by the upserts, as SQL NULL by older rows.
+                    or_(r.sent.is_(None), cast(r.sent, String) == "null"))).tuples().all())
+        return found
 
     def records_by_xero_id(self, xero_ids: Sequence[str]) -> dict[str, SyncRecord]:
         ids = list(dict.fromkeys(i for i in xero_ids if i))
