@@ -678,13 +678,16 @@ class SqlDocumentSource:
     def refunds_to_allocate(self, closing_date: date, limit: int) -> list[tuple[str, str]]:
         t, record = host.refunds, SyncRecordRow
         refund, sale, done = aliased(record), aliased(record), aliased(record)
-        allocated = exists().where(
+        # NOT IN a set read once (hashed on PostgreSQL, an ephemeral index on SQLite), not a
+        # correlated NOT EXISTS: PostgreSQL planned that as a nested loop comparing every refund
+        # with every allocation (0.8 s at 3,000 of each). No NULL in the set (NOT IN's trap).
+        allocated = refund.erp_id.in_(select(done.original_erp_id).where(
             done.kind == Kind.CORRECTIONS.value,
             done.original_kind == Kind.REFUNDS.value,
-            done.original_erp_id == refund.erp_id,
+            done.original_erp_id.is_not(None),
             done.action == "allocate",
             done.state == SYNCED,
-        )
+        ))
         stmt = (
             select(t.c.id, t.c.sales_order_id)
             .join(refund, and_(refund.kind == Kind.REFUNDS.value,
