@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -76,6 +76,58 @@ def test_saving_hundreds_of_records_takes_a_handful_of_queries(uow_factory, clea
     assert len(statements) <= 4  # select existing, insert new, update existing
     with uow_factory() as uow:
         assert len(uow.ledger.in_flight(Kind.SALES_ORDERS)) == 300
+
+
+def test_a_batch_of_records_is_one_statement_whose_text_does_not_grow(uow_factory, clean_db):
+    """However many records and whether new or known: one statement, the same text (the driver
+    parses it once and PostgreSQL prepares it once, instead of a VALUES list per batch)."""
+    batch = [fresh(Kind.SALES_ORDERS, str(i)) for i in range(300)]
+    with uow_factory() as uow:
+        with count_queries(clean_db) as small:
+            uow.ledger.save_records(batch[:3])
+        uow.commit()
+    with uow_factory() as uow:
+        with count_queries(clean_db) as large:
+            uow.ledger.save_records([r.start(run_id=None, fingerprint="d" * 64) for r in batch])
+        uow.commit()
+    assert len(small) == 1 and len(large) == 1
+    assert small[0] == large[0]
+    with uow_factory() as uow:
+        assert len(uow.ledger.in_flight(Kind.SALES_ORDERS)) == 300
+
+
+def test_every_value_of_a_record_is_stored_as_sql_compares_it(uow_factory, clean_db):
+    """Times given in any zone are stored as the same UTC instants the rest of the SQL compares
+    with (SQLite keeps them as text: its format must be SQLAlchemy's), dates likewise; values
+    cleared are read back empty."""
+    tz = timezone(timedelta(hours=10))
+    key = journal_key(date(2026, 3, 4), MovementType.BOTTLING)
+    first = fresh(Kind.JOURNALS, key).start(None, "b" * 64).succeed("x-1", AT, "POSTED", AT)
+    second = replace(fresh(Kind.SALES_ORDERS, "9").start(None, "c" * 64, None, AT.astimezone(tz))
+                     .succeed("x-2", (AT + timedelta(hours=1)).astimezone(tz), "AUTHORISED"),
+                     last_error='quotes " and \\ backslashes, accents é, a % sign')
+    with uow_factory() as uow:
+        uow.ledger.save_records([first, second])
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.ledger.records(Kind.JOURNALS, [key]) == {key: first}
+        assert uow.ledger.records(Kind.SALES_ORDERS, ["9"]) == {"9": second}
+        assert second.synced_at is not None and second.synced_at.utcoffset() == timedelta(hours=10)
+        r = SyncRecordRow
+        assert uow.session.scalars(select(r.erp_id).where(r.synced_at == AT)).all() == [key]
+        assert uow.session.scalars(select(r.erp_id).where(r.synced_at > AT)).all() == ["9"]
+        assert uow.session.scalars(select(r.erp_id).where(r.read_at == AT)).all() == ["9"]
+        assert uow.session.scalars(select(r.erp_id).where(
+            r.journal_date == date(2026, 3, 4), r.movement_type == "bottling")).all() == [key]
+        assert uow.ledger.synced_journals(date(2026, 3, 4)) == {key: "b" * 64}
+        assert uow.ledger.synced_journals(date(2026, 3, 3)) == {}
+        assert uow.ledger.first_synced_at() == AT
+    cleared = replace(second, synced_at=None, read_at=None, xero_id=None, run_id=None)
+    with uow_factory() as uow:
+        uow.ledger.save_records([cleared])
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.ledger.records(Kind.SALES_ORDERS, ["9"]) == {"9": cleared}
 
 
 def test_in_flight_and_failed_lists(uow_factory):

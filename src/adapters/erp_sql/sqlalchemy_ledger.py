@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, cast, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Date,
+    DateTime,
+    Dialect,
+    String,
+    TextClause,
+    cast,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -174,6 +188,82 @@ def _failure(item: Sequence[Any]) -> Failure:
     return Failure(number, reason, by)
 
 
+class _RowsUpsert:
+    """The upsert of a batch of records as ONE statement with ONE parameter: the rows as a JSON
+    array, unpacked by the database (PostgreSQL's json_to_recordset, SQLite's json_each) and
+    inserted with ON CONFLICT (kind, erp_id) DO UPDATE. Its text is the same whatever the batch
+    size, so the driver parses it once and PostgreSQL prepares it once; json.dumps packs the
+    values in C. Each value is first converted as SQLAlchemy binds it (UTC datetimes stored
+    naive, in SQLite's text format there), JSON columns as the text json.dumps gives them
+    (None as JSON null, as the JSON type binds it)."""
+
+    def __init__(self, dialect: Dialect, names: tuple[str, ...]) -> None:
+        table = SyncRecordRow.__table__
+        quote = dialect.identifier_preparer.quote
+        postgresql = dialect.name == "postgresql"
+        self.names = names
+        self.converters: list[Callable[[Any], Any] | None] = []
+        selected, fields = [], []
+        for name in names:
+            column = table.c[name]
+            quoted = quote(name)
+            if isinstance(column.type, JSON):
+                self.converters.append(json.dumps)
+                sql_type = "text"
+            else:
+                bind = column.type.dialect_impl(dialect).bind_processor(dialect)
+                self.converters.append(_iso(bind) if postgresql and _is_temporal(column) else bind)
+                sql_type = column.type.compile(dialect=dialect)
+            if postgresql:
+                fields.append(f"{quoted} {sql_type}")
+                selected.append(f"CAST(v.{quoted} AS json)" if isinstance(column.type, JSON)
+                                else f"v.{quoted}")
+            else:
+                selected.append(f"json_extract(v.value, '$[{len(selected)}]')")
+        listed = ", ".join(quote(name) for name in names)
+        updates = ", ".join(f"{quote(name)} = excluded.{quote(name)}"
+                            for name in names if name not in ("kind", "erp_id"))
+        if postgresql:
+            rows = f"json_to_recordset(CAST(:rows AS json)) AS v({', '.join(fields)})"
+            where = ""
+        else:
+            rows, where = "json_each(:rows) AS v", " WHERE true"  # WHERE: SQLite's upsert grammar
+        self.objects = postgresql  # PostgreSQL reads the rows as objects, SQLite as arrays
+        # Only the table's own column names go into the text; the values are one parameter.
+        self.sql = (
+            f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({listed}) "  # noqa: S608
+            f"SELECT {', '.join(selected)} FROM {rows}{where} "
+            f"ON CONFLICT (kind, erp_id) DO UPDATE SET {updates}"
+        )
+        self.statement: TextClause = text(self.sql)
+
+    def parameter(self, rows: list[dict[str, Any]]) -> str:
+        pairs = list(zip(self.names, self.converters, strict=True))
+        if self.objects:
+            return json.dumps([{name: row[name] if convert is None else convert(row[name])
+                                for name, convert in pairs} for row in rows])
+        return json.dumps([[row[name] if convert is None else convert(row[name])
+                            for name, convert in pairs] for row in rows])
+
+
+def _is_temporal(column: Any) -> bool:
+    kind = getattr(column.type, "impl_instance", column.type)  # a TypeDecorator's own type
+    return isinstance(kind, Date | DateTime)
+
+
+def _iso(bind: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        return (value if bind is None else bind(value)).isoformat()
+    return convert
+
+
+@lru_cache(maxsize=8)
+def _rows_upsert(dialect: Dialect, names: tuple[str, ...]) -> _RowsUpsert:
+    return _RowsUpsert(dialect, names)
+
+
 class SqlSyncLedger:
     """Built per unit of work on its session; never opens, commits or closes it."""
 
@@ -215,18 +305,8 @@ class SqlSyncLedger:
         now = utcnow()
         rows = [{"kind": kind.value, "erp_id": erp_id, **_record_values(record, now)}
                 for (kind, erp_id), record in latest.items()]
-        dialect = self.session.get_bind().dialect.name
-        upsert_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        table = SyncRecordRow.__table__
-        stmt = upsert_insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c.kind, table.c.erp_id],
-            set_={name: stmt.excluded[name] for name in rows[0] if name not in ("kind", "erp_id")},
-        )
-        # With RETURNING, SQLAlchemy's "insertmanyvalues" sends the executemany as one multi-row
-        # INSERT per page of 1,000 rows, on psycopg and sqlite3 alike (without it, psycopg would
-        # pipeline one INSERT per row); the statement compiles once and is cached.
-        self.session.execute(stmt.returning(table.c.id), rows).all()
+        upsert = _rows_upsert(self.session.get_bind().dialect, tuple(rows[0]))
+        self.session.execute(upsert.statement, {"rows": upsert.parameter(rows)})
 
     def in_flight(self, kind: Kind) -> list[SyncRecord]:
         rows = self._record_rows(
