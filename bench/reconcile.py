@@ -33,8 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from accounts_sync.adapters.erp_sql.plugin_tables import SyncRecordRow, XeroJournalLineRow
+from accounts_sync.adapters.erp_sql.sqlalchemy_reconciliation import rebuild_xero_line_sums
 from accounts_sync.application.reconcile import ReconcileRequest, reconciliation_chart
 from accounts_sync.application.value_inventory import (
     DEFAULT_YEAR_END,
@@ -125,8 +127,13 @@ def fill_ledger(container: Any, closing: date) -> dict:
                 ledger.post_record(kind, erp_id, xero_id, sent)
             conn.execute(XeroJournalLineRow.__table__.insert(), ledger.take())
             last = chunk[-1].id
+    with Session(engine) as session:  # the sums reading the ledger keeps with it
+        rebuild_xero_line_sums(session)
+        session.commit()
+    with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("ANALYZE accounts_sync_xero_journal_lines"))
+            conn.execute(text("ANALYZE accounts_sync_xero_line_sums"))
     return {"xero_journals": ledger.journals, "xero_lines": ledger.lines,
             "xero_journals_by_others": ledger.others}
 

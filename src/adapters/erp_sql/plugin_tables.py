@@ -308,6 +308,35 @@ class XeroJournalLineRow(PluginBase):
                          name="uq_accounts_sync_xero_journal_lines_journal_number"),
         Index("ix_accounts_sync_xero_journal_lines_account", "account_code", "journal_date"),
         Index("ix_accounts_sync_xero_journal_lines_source", "source_id"),
+        # The lines no record has claimed yet, by source: what a claim looks through.
+        Index("ix_accounts_sync_xero_journal_lines_unclaimed", "source_type", "source_id",
+              sqlite_where=text("record_erp_id IS NULL"),
+              postgresql_where=text("record_erp_id IS NULL")),
+    )
+
+
+class XeroLineSumRow(PluginBase):
+    """Xero's ledger lines (XeroJournalLineRow) summed per day and per month (`grain`), per
+    account, ours or not, contact and tracking: kept in the transaction that adds or claims
+    lines, so reconciliation sums a few thousand rows instead of every line. `lines` counts
+    the lines summed (a row whose lines were all claimed away keeps 0 and is not read)."""
+
+    __tablename__ = "accounts_sync_xero_line_sums"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grain: Mapped[str] = mapped_column(String(5))  # 'day' or 'month'
+    period: Mapped[date] = mapped_column(Date)  # the day, or the month's first day
+    account_code: Mapped[str] = mapped_column(String(20))
+    ours: Mapped[bool] = mapped_column(Boolean)
+    contact: Mapped[str] = mapped_column(String(64))
+    contact_name: Mapped[str] = mapped_column(String(255))
+    tracking: Mapped[str] = mapped_column(Text)
+    lines: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)  # in cents
+
+    __table_args__ = (
+        UniqueConstraint("grain", "period", "account_code", "ours", "contact", "contact_name",
+                         "tracking", name="uq_accounts_sync_xero_line_sums_grain"),
     )
 
 

@@ -11,13 +11,14 @@ Amounts are summed as integer cents, so SQLite's floating NUMERIC adds them exac
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, exists, func, select, text
+from sqlalchemy import String, and_, case, cast, delete, exists, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -26,7 +27,7 @@ from ...application.ports import XeroJournal, XeroJournalLine
 from ...domain.documents import Kind, TrackingRef
 from ...domain.money import money
 from ...domain.reconciliation import OBJECT_SOURCES, ContactSum, ErpState, LineSum, XeroLineSum
-from .plugin_tables import SyncRecordRow, XeroJournalLineRow
+from .plugin_tables import SyncRecordRow, XeroJournalLineRow, XeroLineSumRow
 from .sqlalchemy_documents import SPECS, line_cents, scaled, unscaled
 
 XERO_TYPES = {Kind.SALES_ORDERS: "ACCREC", Kind.PURCHASE_ORDERS: "ACCPAY",
@@ -198,6 +199,8 @@ def save_xero_journals(session: Session, journals: Sequence[XeroJournal]) -> Non
     owners = _owners(session, [j.source_id for j in journals if j.source_type in OBJECT_SOURCES])
     rows = []
     for journal in journals:
+        # A line no record claims has no contact: a claim moves it from ("", "") (see
+        # claim_xero_journals).
         kind, erp_id, contact, contact_name = owners.get(journal.source_id, (None, None, "", ""))
         for line_no, line in enumerate(journal.lines):
             rows.append({
@@ -212,11 +215,20 @@ def save_xero_journals(session: Session, journals: Sequence[XeroJournal]) -> Non
                 "contact": contact[:64], "contact_name": contact_name[:255],
             })
     if rows:
-        # A page read twice (two reconciliations at once, or again after a crash) adds nothing.
-        dialect = session.get_bind().dialect.name
-        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        session.execute(insert(XeroJournalLineRow.__table__).on_conflict_do_nothing(
-            index_elements=["journal_number", "line_no"]), rows)
+        # A page read twice (two reconciliations at once, or again after a crash) adds nothing,
+        # to the lines or to their sums: only the lines this insert wrote are summed.
+        table = XeroJournalLineRow.__table__
+        inserted = {(n, i) for n, i in session.execute(
+            _insert(session)(table).on_conflict_do_nothing(
+                index_elements=["journal_number", "line_no"])
+            .returning(table.c.journal_number, table.c.line_no), rows)}
+        deltas: _Deltas = defaultdict(lambda: [0, 0])
+        for row in rows:
+            if (row["journal_number"], row["line_no"]) in inserted:
+                _count(deltas, row["journal_date"], row["account_code"],
+                       row["record_erp_id"] is not None, row["contact"], row["contact_name"],
+                       row["tracking"], row["amount"], 1)
+        _add_to_sums(session, deltas)
 
 
 def claim_xero_journals(session: Session) -> int:
@@ -225,27 +237,104 @@ def claim_xero_journals(session: Session) -> int:
     x = XeroJournalLineRow
     unclaimed = [sid for (sid,) in session.execute(
         select(x.source_id).distinct()
-        .where(x.record_erp_id.is_(None), x.source_id != "",
-               x.source_type.in_(sorted(OBJECT_SOURCES)),
-               exists().where(SyncRecordRow.xero_id == x.source_id)))]
+        .where(x.record_erp_id.is_(None), x.source_type.in_(sorted(OBJECT_SOURCES)),
+               x.source_id != "", exists().where(SyncRecordRow.xero_id == x.source_id)))]
     owners = _owners(session, unclaimed)
+    table = XeroJournalLineRow.__table__
+    deltas: _Deltas = defaultdict(lambda: [0, 0])
     for source_id, (kind, erp_id, contact, name) in owners.items():
-        session.execute(
-            XeroJournalLineRow.__table__.update()
-            .where(XeroJournalLineRow.source_id == source_id)
+        # Only lines still unclaimed when the update reaches them: a claim made meanwhile by
+        # another reconciliation is not moved (nor summed) twice.
+        moved = session.execute(
+            table.update()
+            .where(table.c.source_id == source_id, table.c.record_erp_id.is_(None))
             .values(record_kind=kind, record_erp_id=erp_id, contact=contact[:64],
-                    contact_name=name[:255]))
+                    contact_name=name[:255])
+            .returning(table.c.journal_date, table.c.account_code, table.c.tracking,
+                       table.c.amount)).all()
+        for day, code, tracking, cents in moved:
+            _count(deltas, day, code, False, "", "", tracking, cents, -1)
+            _count(deltas, day, code, True, contact[:64], name[:255], tracking, cents, 1)
+    _add_to_sums(session, deltas)
     return len(owners)
 
 
+# The ledger's lines summed per day and per month (XeroLineSumRow), kept in the transaction that
+# adds or claims them: a reconciliation reads the months before the closing date's month, and
+# the days of that month up to the closing date (and those of a financial year starting in the
+# middle of a month), a few thousand rows instead of every line.
+DAY, MONTH = "day", "month"
+_SumKey = tuple[str, date, str, bool, str, str, str]  # grain, period, account, ours, contact...
+_Deltas = dict[_SumKey, list[int]]  # key → [lines, cents]
+
+
+def _insert(session: Session) -> Any:
+    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def _count(deltas: _Deltas, day: date, code: str, ours: bool, contact: str, name: str,
+           tracking: str, cents: int, sign: int) -> None:
+    for grain, period in ((DAY, day), (MONTH, day.replace(day=1))):
+        found = deltas[(grain, period, code, ours, contact, name, tracking)]
+        found[0] += sign
+        found[1] += sign * cents
+
+
+def _add_to_sums(session: Session, deltas: _Deltas) -> None:
+    """Add to the sums, in one statement, in the order of their keys (two transactions adding
+    to the same rows lock them in the same order: one waits, neither deadlocks)."""
+    rows = [{"grain": grain, "period": period, "account_code": code, "ours": ours,
+             "contact": contact, "contact_name": name, "tracking": tracking,
+             "lines": lines, "amount": cents}
+            for (grain, period, code, ours, contact, name, tracking), (lines, cents)
+            in sorted(deltas.items()) if lines or cents]
+    if not rows:
+        return
+    table = XeroLineSumRow.__table__
+    stmt = _insert(session)(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["grain", "period", "account_code", "ours", "contact", "contact_name",
+                        "tracking"],
+        set_={"lines": table.c.lines + stmt.excluded.lines,
+              "amount": table.c.amount + stmt.excluded.amount})
+    session.execute(stmt, rows)
+
+
+def rebuild_xero_line_sums(session: Session) -> None:
+    """The sums taken afresh from every line read (what the lines were written without:
+    the benchmark writes its ledger straight into the table)."""
+    x, table = XeroJournalLineRow, XeroLineSumRow.__table__
+    session.execute(delete(table))
+    deltas: _Deltas = defaultdict(lambda: [0, 0])
+    ours = x.record_erp_id.is_not(None)
+    for day, code, mine, contact, name, tracking, lines, cents in session.execute(
+            select(x.journal_date, x.account_code, ours, x.contact, x.contact_name, x.tracking,
+                   func.count(), func.sum(x.amount))
+            .group_by(x.journal_date, x.account_code, ours, x.contact, x.contact_name,
+                      x.tracking)):
+        for grain, period in ((DAY, day), (MONTH, day.replace(day=1))):
+            found = deltas[(grain, period, code, bool(mine), contact, name, tracking)]
+            found[0] += int(lines)
+            found[1] += int(cents)
+    _add_to_sums(session, deltas)
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
 def xero_line_sums(session: Session, closing_date: date, period_start: date) -> list[XeroLineSum]:
-    x = XeroJournalLineRow
-    earlier = case((x.journal_date < period_start, 1), else_=0)
-    ours = case((x.record_erp_id.is_(None), 0), else_=1)
-    stmt = (select(x.account_code, earlier, ours, x.contact, func.max(x.contact_name), x.tracking,
-                   func.sum(x.amount))
-            .where(x.journal_date <= closing_date)
-            .group_by(x.account_code, earlier, ours, x.contact, x.tracking))
+    s = XeroLineSumRow
+    month = closing_date.replace(day=1)
+    partial = {month} | ({period_start.replace(day=1)} if period_start.day != 1 else set())
+    whole_months = and_(s.grain == MONTH, s.period < month, s.period.not_in(sorted(partial)))
+    days = and_(s.grain == DAY, s.period <= closing_date, or_(*(
+        and_(s.period >= first, s.period < _next_month(first)) for first in sorted(partial))))
+    earlier = case((s.period < period_start, 1), else_=0)
+    stmt = (select(s.account_code, earlier, s.ours, s.contact, func.max(s.contact_name),
+                   s.tracking, func.sum(s.amount))
+            .where(or_(whole_months, days), s.lines > 0)
+            .group_by(s.account_code, earlier, s.ours, s.contact, s.tracking))
     cache: dict[str, tuple[TrackingRef, ...]] = {}
     return [
         XeroLineSum(code, bool(early), bool(mine), unscaled(cents, 2), contact or "", name or "",
