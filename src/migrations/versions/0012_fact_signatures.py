@@ -1,7 +1,7 @@
 """The document-facts cache's signatures, kept between processes, so the first preview after a
 start reads a thousand signatures instead of every line of every document.
 
-Revision ID: 0013
+Revision ID: 0012
 Revises: 0011
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
+revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels = None
 depends_on = None
