@@ -109,8 +109,10 @@ class Reconcile:
     def _applied_in_flight(self, uow: UnitOfWork, data: ReconcileInput, closing: date,
                            start: date) -> None:
         """A correction that changes an object in place (update, void, delete, a journal
-        rewritten) and whose run was interrupted after Xero applied it: what Xero holds from us
-        is already its outcome, which our record only learns when the next run looks it up."""
+        rewritten), or one whose own object (a credit note still to be allocated) the record
+        already names, and whose run was interrupted after Xero applied it: what Xero holds
+        from us is already its outcome, which our record only learns when the next run looks
+        it up."""
         in_flight = {kind: uow.ledger.in_flight(kind) for kind in Kind}
         interrupted = sum(len(records) for records in in_flight.values())
         if interrupted:
