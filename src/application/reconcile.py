@@ -37,6 +37,7 @@ from ..domain.reconciliation import (
     reconcile,
     sent_sums_of,
 )
+from ..domain.sync import SyncRecord
 from .plan_corrections import CorrectionsRequest, PlanCorrections
 from .ports import (
     AccountingGateway,
@@ -108,8 +109,10 @@ class Reconcile:
     def _applied_in_flight(self, uow: UnitOfWork, data: ReconcileInput, closing: date,
                            start: date) -> None:
         """A correction that changes an object in place (update, void, delete, a journal
-        rewritten) and whose run was interrupted after Xero applied it: what Xero holds from us
-        is already its outcome, which our record only learns when the next run looks it up."""
+        rewritten), or one whose own object (a credit note still to be allocated) the record
+        already names, and whose run was interrupted after Xero applied it: what Xero holds
+        from us is already its outcome, which our record only learns when the next run looks
+        it up."""
         in_flight = {kind: uow.ledger.in_flight(kind) for kind in Kind}
         interrupted = sum(len(records) for records in in_flight.values())
         if interrupted:
@@ -119,18 +122,17 @@ class Reconcile:
                 f"were interrupted while being sent: the next run looks them up in Xero and "
                 f"settles them. Until then, what Xero already made of them shows as posted by "
                 f"someone else.")
-        pending = [r for r in in_flight[Kind.CORRECTIONS]
-                   if r.correction is not None and r.correction.action in IN_PLACE
-                   and r.correction.previous is not None and r.correction.target_xero_id
+        pending = [(r, _object_in_xero(r)) for r in in_flight[Kind.CORRECTIONS]
+                   if r.correction is not None and r.correction.previous is not None
                    and r.sent is not None]
+        pending = [(r, xero_id) for r, xero_id in pending if xero_id]
         if not pending:
             return
-        in_xero = uow.ledger.xero_source_sums([r.correction.target_xero_id for r in pending
-                                               if r.correction is not None])
-        for record in pending:
+        in_xero = uow.ledger.xero_source_sums([xero_id for _, xero_id in pending])
+        for record, xero_id in pending:
             link = record.correction
             assert link is not None and link.previous is not None and record.sent is not None
-            if in_xero.get(link.target_xero_id, {}) != account_postings(record.sent, data.chart):
+            if in_xero.get(xero_id, {}) != _postings_when_applied(record, data.chart):
                 continue  # not applied (or not read from Xero's ledger yet): sent as it was
             original = uow.ledger.records(link.original_kind, [link.original_erp_id],
                                           lines=False).get(link.original_erp_id)
@@ -175,6 +177,29 @@ class Reconcile:
                 journal_state = state or (ErpState.FAILED if journal.key in failed
                                           else ErpState.NOT_SYNCED)
                 yield from journal_line_sums(journal, journal_state, start)
+
+
+def _object_in_xero(record: SyncRecord) -> str:
+    """The Xero object whose journal an in-flight correction's outcome shows in: the original
+    itself for a change in place; for one that makes an object of its own (a credit note
+    whose allocation is still to come), that object once the record holds its id."""
+    link = record.correction
+    assert link is not None
+    if link.action in IN_PLACE:
+        return link.target_xero_id
+    return record.xero_id if record.xero_id and record.xero_id != "-" else ""
+
+
+def _postings_when_applied(record: SyncRecord, chart: Chart) -> dict[str, Decimal]:
+    """What that object posts in Xero's ledger once the correction is applied: the new content
+    in place, or the difference (new − previous) as an object of its own."""
+    link = record.correction
+    assert link is not None and link.previous is not None and record.sent is not None
+    if link.action in IN_PLACE:
+        return account_postings(record.sent, chart)
+    new_lines, new_totals = sent_sums_of(record.sent, "posted", date.min)
+    old_lines, old_totals = sent_sums_of(link.previous, "posted", date.min, -1)
+    return postings_of(new_lines + old_lines, new_totals + old_totals, chart)
 
 
 def journal_line_sums(journal: AccountJournal, state: str, start: date) -> Iterable[LineSum]:

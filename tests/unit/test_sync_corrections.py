@@ -9,10 +9,12 @@ from decimal import Decimal
 import pytest
 
 from accounts_sync.application.plan_corrections import CorrectionsRequest, PlanCorrections
+from accounts_sync.application.reconcile import Reconcile, ReconcileRequest
 from accounts_sync.application.sync_documents import SyncDocumentsRequest
 from accounts_sync.domain.corrections import Choice, Decision
 from accounts_sync.domain.costs import MovementType
 from accounts_sync.domain.documents import DocumentLine, Kind
+from accounts_sync.domain.reconciliation import Cause
 from accounts_sync.domain.sync import JournalMode, RunState, SyncState
 from tests.builders import document, entry
 from tests.fakes import FakeGateway, SimulatedCrash, cancel, default_chart, delete
@@ -266,6 +268,41 @@ def test_a_crash_between_the_credit_note_and_its_allocation_allocates_once(
     assert len(credit.allocations) == 1
     assert gateway.get(invoice_id).amount_due == D("145.00")
     assert correct(sync).total == 0
+
+
+@pytest.mark.parametrize("how", ["lowered", "cancelled"])
+def test_a_credit_note_made_before_the_crash_is_no_unexplained_difference(
+    store, uow, gateway, clock, sync, how
+):
+    """The books property's finding: a credit note Xero made whose allocation the worker died
+    on keeps its record in flight with the credit note's id; Xero's ledger counts the credit
+    note as ours, so the reconciliation must count it as sent, not as a correction pending."""
+    doc = document(day=date(2026, 11, 2), amount="200.00")
+    store.add(doc)
+    send(sync, SO)
+    gateway.pay(store.record(SO, doc.erp_id).xero_id, "20.00")
+    if how == "lowered":  # an adjustment credit note for the difference
+        edit(store, clock, doc, lines=(replace(doc.lines[0], unit_amount=D("150.00"),
+                                               tax_amount=D("15.00")),))
+    else:  # paid, so it cannot be voided: a credit note for the whole amount
+        clock.advance(minutes=1)
+        cancel(store, doc, clock.now())
+    gateway.crash_after_commit_on_write = len(gateway.write_calls) + 1  # the allocation
+    with pytest.raises(SimulatedCrash):
+        correct(sync)
+    gateway.crash_after_commit_on_write = None
+    _recover(store)
+    (record,) = [r for r in store.state.records.values() if r.kind is C]
+    assert record.state is SyncState.IN_FLIGHT and record.xero_id
+
+    result = Reconcile(uow, gateway).execute(ReconcileRequest(TODAY))
+    assert result.reconciled, [(a.code, a.figures) for a in result.unexplained]
+    # Only the payment made in Xero is left between them, nothing pending.
+    assert result.account("610").figures.causes == ((Cause.OTHERS, D("20.00")),)
+    correct(sync)
+    result = Reconcile(uow, gateway).execute(ReconcileRequest(TODAY))
+    assert result.reconciled
+    assert result.account("610").figures.causes == ((Cause.OTHERS, D("20.00")),)
 
 
 def test_a_crash_after_a_void_is_settled_by_looking_at_xero(store, gateway, clock, sync):
