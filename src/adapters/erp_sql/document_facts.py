@@ -58,12 +58,12 @@ from sqlalchemy import (
     union,
     update,
 )
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, SessionTransaction, aliased
 
 from ...application.ports import DocumentFacts, RefusalFilter
 from ...domain.sync import SyncState
-from .engine import once_after_transaction, session_engine
 from .plugin_tables import FactMemberRow, FactSignatureRow, FactStateRow, SyncRecordRow
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ class _FactCache:
 
     @classmethod
     def shared(cls, session: Session, kind: str) -> _FactCache:
-        engine = session_engine(session)
+        engine = _engine(session)
         with cls._registry_lock:
             per_kind = cls._caches.setdefault(engine, {})
             cache = per_kind.get(kind)
@@ -357,8 +357,20 @@ class _FactCache:
 
     def persist_after(self, session: Session) -> None:
         """Write what the tables lack once the session's transaction has ended."""
-        if self._unwritten():
-            once_after_transaction(session, (_PERSIST_HOOK, self.kind), self.persist)
+        key = (_PERSIST_HOOK, self.kind)
+        if not self._unwritten() or session.info.get(key):
+            return
+        engine = _engine(session)
+        done: list[bool] = []
+
+        def after(_session: Session, transaction: SessionTransaction) -> None:
+            if transaction.parent is not None or done:
+                return
+            done.append(True)
+            self.persist(engine)
+
+        session.info[key] = True
+        sa_event.listen(session, "after_transaction_end", after)
 
     def _unwritten(self) -> bool:
         """Something the tables lack: documents changed, or the tables stand for nothing, or
@@ -444,6 +456,11 @@ class _FactCache:
                 for d in digests for sig in (self.signatures[d],)]
         for start in range(0, len(rows), _ROWS_PER_INSERT):
             connection.execute(insert(_SIGNATURES), rows[start:start + _ROWS_PER_INSERT])
+
+
+def _engine(session: Session) -> Engine:
+    bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
 
 
 def _lock_busy(error: OperationalError) -> bool:

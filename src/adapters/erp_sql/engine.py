@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -57,28 +56,3 @@ def _tune_sqlite(engine: Engine, in_memory: bool) -> None:
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions for units of work; objects stay readable after commit (they are mapped out)."""
     return sessionmaker(engine, expire_on_commit=False, autoflush=False)
-
-
-def session_engine(session: Session) -> Engine:
-    """The engine behind a session (bound to an engine or to one of its connections)."""
-    bind = session.get_bind()
-    return bind if isinstance(bind, Engine) else bind.engine
-
-
-def once_after_transaction(session: Session, key: Any, write: Callable[[Engine], None]) -> None:
-    """Call `write(engine)` once, after the session's outermost transaction ends (committed or
-    not), however many times a call asks within it: what a cache learnt is written to the
-    plugin's tables outside the transaction that read it."""
-    if session.info.get(key):
-        return
-    engine = session_engine(session)
-    done: list[bool] = []
-
-    def after(_session: Session, transaction: SessionTransaction) -> None:
-        if transaction.parent is not None or done:
-            return
-        done.append(True)
-        write(engine)
-
-    session.info[key] = True
-    event.listen(session, "after_transaction_end", after)

@@ -55,7 +55,8 @@ from sqlalchemy import (
     union,
     update,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session, SessionTransaction, aliased
 
 from ...application.ports import (
     ChangedDocument,
@@ -80,7 +81,6 @@ from ...domain.money import money
 from ...domain.sync import SyncState
 from . import document_facts
 from . import host_schema as host
-from .engine import once_after_transaction
 from .errors import HostDataError
 from .links import ErpLinks
 from .plugin_tables import FlowStateRow, FlowSumRow, SyncRecordRow
@@ -1021,8 +1021,20 @@ class _FlowCache:
 
     def persist_after(self, session: Session) -> None:
         """Write what the table lacks once the session's transaction has ended."""
-        if self.unpersisted != set():
-            once_after_transaction(session, _PERSIST_HOOK, self.persist)
+        if self.unpersisted == set() or session.info.get(_PERSIST_HOOK):
+            return
+        bind = session.get_bind()
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        done: list[bool] = []
+
+        def after(_session: Session, transaction: SessionTransaction) -> None:
+            if transaction.parent is not None or done:
+                return
+            done.append(True)
+            self.persist(engine)
+
+        session.info[_PERSIST_HOOK] = True
+        sa_event.listen(session, "after_transaction_end", after)
 
     def persist(self, engine: Engine) -> None:
         with self.lock:
