@@ -2,7 +2,7 @@
 
     python -m bench.child sync     DB_URL SANDBOX_URL CLOSING_DATE KIND[,KIND...] [--limits] [--time-scale K]
     python -m bench.child perdoc   DB_URL SANDBOX_URL CLOSING_DATE DOCUMENTS [--time-scale K]
-    python -m bench.child preview  DB_URL SANDBOX_URL CLOSING_DATE
+    python -m bench.child preview  DB_URL SANDBOX_URL CLOSING_DATE [--no-gc] [--profile FILE]
 
 `preview` times the first preview of a process that has just started (its imports and container
 are built before the clock starts): what a user meets after a restart or a deploy.
@@ -22,6 +22,8 @@ Both print one JSON object on stdout.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import gc
 import json
 import resource
 import sys
@@ -168,10 +170,19 @@ def preview(args: argparse.Namespace) -> dict[str, Any]:
 
     container = build_container(container_settings(args.db, args.sandbox))
     request = PreviewRequest(date.fromisoformat(args.closing))
+    if args.no_gc:
+        gc.disable()
+    profile = cProfile.Profile() if args.profile else None
     try:
         started = time.perf_counter()
+        if profile is not None:
+            profile.enable()
         result = container.preview_unsynced().execute(request)
+        if profile is not None:
+            profile.disable()
         first_ms = (time.perf_counter() - started) * 1000
+        if profile is not None:
+            profile.dump_stats(args.profile)
         started = time.perf_counter()
         container.preview_unsynced().execute(request)
         second_ms = (time.perf_counter() - started) * 1000
@@ -201,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     first.add_argument("db")
     first.add_argument("sandbox")
     first.add_argument("closing")
+    first.add_argument("--no-gc", action="store_true", help="with the garbage collector disabled")
+    first.add_argument("--profile", default=None, help="write a cProfile of the first preview here")
     args = parser.parse_args(argv)
     result = {"sync": sync, "perdoc": perdoc, "preview": preview}[args.command](args)
     json.dump(result, sys.stdout)

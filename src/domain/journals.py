@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from operator import is_
 from typing import Any
@@ -16,7 +16,7 @@ from .costs import CostCategory, CostEntry, CostFlow, MovementType, Stage
 from .documents import TrackingRef, fingerprint_of
 from .errors import Problem, UnbalancedJournal
 from .mapping import AccountMapping
-from .money import ZERO, format_money, money
+from .money import CENT, ZERO, format_money, money
 
 
 def journal_key(day: date, movement: MovementType) -> str:
@@ -109,17 +109,46 @@ class JournalBuild:
     notes: tuple[Problem, ...]  # non-blocking: journals skipped because they net to zero
 
 
-@dataclass
-class _LineSum:
-    amount: Decimal = ZERO
-    entry_count: int = 0
-    categories: set[CostCategory] = field(default_factory=set)
-    entries: list[CostEntry] = field(default_factory=list)
-
-
 _GroupKey = tuple[date, MovementType]
-_Lines = dict[tuple[str, tuple[TrackingRef, ...]], _LineSum]
+# A journal's lines while its flows are summed: (account, tracking index) → [amount, entry
+# count, categories as a bit mask, entries or None]. Plain lists and ints: a year of journals
+# sums tens of thousands of lines, and the first preview of a process builds them all.
+_Lines = dict[tuple[str, int], list[Any]]
 _MISSING: Any = object()
+_CATEGORY_BITS = {category: 1 << i for i, category in enumerate(CostCategory)}
+
+
+class _Lookups:
+    """What one build (one mapping) looks up once: each stage and category's account, and each
+    set of batch attributes' tracking options. Equal tracking tuples get one index, so a line
+    is keyed by (account, index): hashing a tuple of TrackingRef dataclasses calls their
+    Python __hash__ per option, for every flow."""
+
+    def __init__(self, mapping: AccountMapping) -> None:
+        self.mapping = mapping
+        self.accounts: dict[tuple[Stage, CostCategory], str | None] = {}
+        self.refs: dict[tuple[tuple[str, str], ...], int] = {}  # batch attributes → index
+        self.indexes: dict[tuple[TrackingRef, ...], int] = {}  # tracking → index
+        self.tracking: list[tuple[TrackingRef, ...]] = []  # index → tracking
+        self.order: list[tuple[tuple[str, str], ...]] = []  # index → how its lines sort
+        self.fingerprinted: list[list[list[str]]] = []  # index → as in the fingerprint
+
+    def account(self, stage: Stage, category: CostCategory) -> str | None:
+        found = self.accounts.get((stage, category), _MISSING)
+        if found is _MISSING:
+            found = self.accounts[(stage, category)] = self.mapping.account_for(stage, category)
+        return found
+
+    def tracking_index(self, attributes: tuple[tuple[str, str], ...]) -> int:
+        refs = self.mapping.tracking_refs(attributes)
+        index = self.indexes.get(refs)
+        if index is None:
+            index = self.indexes[refs] = len(self.tracking)
+            self.tracking.append(refs)
+            self.order.append(tuple((t.category, t.option) for t in refs))
+            self.fingerprinted.append([[t.category, t.option] for t in refs])
+        self.refs[attributes] = index
+        return index
 
 
 def build_journals(flows: Iterable[CostFlow], mapping: AccountMapping) -> JournalBuild:
@@ -129,14 +158,15 @@ def build_journals(flows: Iterable[CostFlow], mapping: AccountMapping) -> Journa
     so the unrounded lines of a journal always sum to zero; rounding each line to the cent
     leaves a residue of at most half a cent per line, which goes to the rounding account.
     """
-    groups: dict[_GroupKey, _Lines] = defaultdict(lambda: defaultdict(_LineSum))
+    groups: dict[_GroupKey, _Lines] = {}
     counts: dict[_GroupKey, int] = defaultdict(int)
     problems: dict[str, Problem] = {}
-    _accumulate(flows, mapping, groups, counts, problems)
+    lookups = _Lookups(mapping)
+    _accumulate(flows, lookups, groups, counts, problems)
     journals: list[AccountJournal] = []
     notes: list[Problem] = []
     for group_key, lines in sorted(groups.items(), key=lambda item: item[0]):
-        built = _journal(group_key, lines, counts[group_key], mapping)
+        built = _journal(group_key, lines, counts[group_key], lookups)
         for subject, problem in built.journal_problems.items():
             problems.setdefault(subject, problem)
         if built.note is not None:
@@ -146,35 +176,27 @@ def build_journals(flows: Iterable[CostFlow], mapping: AccountMapping) -> Journa
     return JournalBuild(tuple(journals), tuple(problems.values()), tuple(notes))
 
 
-_Accounts = dict[tuple[Stage, CostCategory], str | None]
-_Refs = dict[tuple[tuple[str, str], ...], tuple[TrackingRef, ...]]
-
-
 def _accumulate(
     flows: Iterable[CostFlow],
-    mapping: AccountMapping,
+    lookups: _Lookups,
     groups: dict[_GroupKey, _Lines],
     counts: dict[_GroupKey, int],
     problems: dict[str, Problem],
-    accounts: _Accounts | None = None,
-    refs: _Refs | None = None,
 ) -> None:
     """Sum flows into lines per (day, movement) and (account, tracking); unmapped stages are
     noted in the order they are met. Accounts and tracking options are looked up once per
-    stage and category, and per set of batch attributes: a year of flows repeats a few dozen.
-    `accounts` and `refs` are those look-ups, shared by the calls of one build (one mapping)."""
-    accounts = {} if accounts is None else accounts
-    refs = {} if refs is None else refs
+    stage and category, and per set of batch attributes: a year of flows repeats a few dozen."""
+    accounts, refs, bits = lookups.accounts, lookups.refs, _CATEGORY_BITS
     for flow in flows:
         group_key = (flow.date, flow.movement_type)
         counts[group_key] += flow.entry_count
         category, to_stage, from_stage = flow.category, flow.to_stage, flow.from_stage
         debit_account = accounts.get((to_stage, category), _MISSING)
         if debit_account is _MISSING:
-            debit_account = accounts[(to_stage, category)] = mapping.account_for(to_stage, category)
+            debit_account = lookups.account(to_stage, category)
         credit_account = accounts.get((from_stage, category), _MISSING)
         if credit_account is _MISSING:
-            credit_account = accounts[(from_stage, category)] = mapping.account_for(from_stage, category)
+            credit_account = lookups.account(from_stage, category)
         if not (debit_account and credit_account):
             for stage, account in ((to_stage, debit_account), (from_stage, credit_account)):
                 if not account:
@@ -188,20 +210,30 @@ def _accumulate(
             continue
         tracking = refs.get(flow.tracking)
         if tracking is None:
-            tracking = refs[flow.tracking] = mapping.tracking_refs(flow.tracking)
-        lines = groups[group_key]
+            tracking = lookups.tracking_index(flow.tracking)
+        lines = groups.get(group_key)
+        if lines is None:
+            lines = groups[group_key] = {}
+        bit, count, entries, amount = bits[category], flow.entry_count, flow.entries, flow.amount
         # A move within one stage (a transfer or blend between batches) is booked by the ERP as
         # signed pairs: cost out of the source batch (negative) and into the destination
         # (positive). Each posts only its own side; the pair balances the journal.
-        sides = ((debit_account, flow.amount),) if from_stage == to_stage else (
-            (debit_account, flow.amount), (credit_account, -flow.amount))
-        for account, amount in sides:
-            line = lines[(account, tracking)]
-            line.amount += amount
-            line.entry_count += flow.entry_count
-            line.categories.add(category)
-            if flow.entries:
-                line.entries.extend(flow.entries)
+        sides = ((debit_account, amount),) if from_stage == to_stage else (
+            (debit_account, amount), (credit_account, -amount))
+        for account, signed in sides:
+            line = lines.get((account, tracking))
+            if line is None:
+                lines[(account, tracking)] = [ZERO + signed, count, bit,
+                                              list(entries) if entries else None]
+                continue
+            line[0] += signed
+            line[1] += count
+            line[2] |= bit
+            if entries:
+                if line[3] is None:
+                    line[3] = list(entries)
+                else:
+                    line[3].extend(entries)
 
 
 @dataclass(frozen=True)
@@ -216,13 +248,16 @@ class _GroupBuild:
     flow_problems: dict[str, Problem] = field(default_factory=dict)
 
 
-def _journal(group_key: _GroupKey, lines: _Lines, count: int, mapping: AccountMapping) -> _GroupBuild:
+def _journal(group_key: _GroupKey, lines: _Lines, count: int, lookups: _Lookups,
+             flow_problems: dict[str, Problem] | None = None) -> _GroupBuild:
     day, movement = group_key
     key = journal_key(day, movement)
+    mapping = lookups.mapping
     journal_problems: dict[str, Problem] = {}
-    built = _balanced_lines(key, lines, mapping, journal_problems)
+    printed: list[list[Any]] = []  # each line as the fingerprint has it
+    built = _balanced_lines(key, lines, lookups, journal_problems, printed)
     if built is None:
-        return _GroupBuild(None, journal_problems, None)
+        return _GroupBuild(None, journal_problems, None, flow_problems or {})
     if len(built) < 2:
         return _GroupBuild(None, journal_problems, Problem(
             "journal_nets_to_zero",
@@ -232,7 +267,7 @@ def _journal(group_key: _GroupKey, lines: _Lines, count: int, mapping: AccountMa
             f"{'' if mapping.tracking else '; map a tracking category in Settings to send it'}.",
             key,
             blocking=False,
-        ))
+        ), flow_problems or {})
     return _GroupBuild(AccountJournal(
         key=key,
         date=day,
@@ -241,23 +276,19 @@ def _journal(group_key: _GroupKey, lines: _Lines, count: int, mapping: AccountMa
                   f"entr{'y' if count == 1 else 'ies'} {reference_marker(key)}",
         lines=tuple(built),
         entry_count=count,
-        fingerprint=fingerprint_of([key, [
-            [ln.account_code, format_money(ln.amount), [[t.category, t.option] for t in ln.tracking]]
-            for ln in built
-        ]]),
-    ), journal_problems, None)
+        fingerprint=fingerprint_of([key, printed]),
+    ), journal_problems, None, flow_problems or {})
 
 
-def _build_group(group_key: _GroupKey, flows: list[CostFlow], mapping: AccountMapping,
-                 accounts: _Accounts | None = None, refs: _Refs | None = None) -> _GroupBuild:
-    groups: dict[_GroupKey, _Lines] = defaultdict(lambda: defaultdict(_LineSum))
+def _build_group(group_key: _GroupKey, flows: list[CostFlow], lookups: _Lookups) -> _GroupBuild:
+    groups: dict[_GroupKey, _Lines] = {}
     counts: dict[_GroupKey, int] = defaultdict(int)
     flow_problems: dict[str, Problem] = {}
-    _accumulate(flows, mapping, groups, counts, flow_problems, accounts, refs)
+    _accumulate(flows, lookups, groups, counts, flow_problems)
     lines = groups.get(group_key)
     if lines is None:  # no flow of it has both accounts mapped: no journal, only problems
         return _GroupBuild(None, {}, None, flow_problems)
-    return replace(_journal(group_key, lines, counts[group_key], mapping), flow_problems=flow_problems)
+    return _journal(group_key, lines, counts[group_key], lookups, flow_problems)
 
 
 class JournalMemo:
@@ -297,14 +328,13 @@ class JournalMemo:
                 last = group_key
             groups[group_key].append(flow)
         built: dict[_GroupKey, tuple[list[CostFlow], _GroupBuild]] = {}
-        accounts: _Accounts = {}
-        refs: _Refs = {}  # one mapping for the whole build: look-ups shared by its groups
+        lookups = _Lookups(mapping)  # one mapping for the whole build: shared by its groups
         for group_key, group in groups.items():  # in the order the flows came
             hit = state.groups.get(group_key)
             if hit is not None and _same_flows(hit[0], group):
                 built[group_key] = (group, hit[1])  # these objects, next time: compared by identity
             else:
-                built[group_key] = (group, _build_group(group_key, group, mapping, accounts, refs))
+                built[group_key] = (group, _build_group(group_key, group, lookups))
 
         problems: dict[str, Problem] = {}
         for _, group_build in built.values():
@@ -342,24 +372,29 @@ def _same_flows(old: list[CostFlow], new: list[CostFlow]) -> bool:
 
 def _balanced_lines(
     key: str,
-    lines: dict[tuple[str, tuple[TrackingRef, ...]], _LineSum],
-    mapping: AccountMapping,
+    lines: _Lines,
+    lookups: _Lookups,
     problems: dict[str, Problem],
+    printed: list[list[Any]],
 ) -> list[JournalLine] | None:
+    """The journal's lines rounded to the cent, debits first, and the rounding line; `printed`
+    gets each line as the fingerprint has it."""
     built: list[JournalLine] = []
-    imbalance = ZERO
-    for (account, tracking), line in sorted(lines.items(), key=_line_order):
-        imbalance += line.amount
-        amount = money(line.amount)
+    imbalance = rounded = ZERO
+    order, tracking, fingerprinted = lookups.order, lookups.tracking, lookups.fingerprinted
+    # Debits first, then credits; within each, by account and tracking, so output is stable.
+    for (account, index), (raw, count, categories, entries) in sorted(
+            lines.items(), key=lambda item: (item[1][0] < 0, item[0][0], order[item[0][1]])):
+        imbalance += raw
+        # money(raw), without its checks for what a sum of Decimals cannot be (a float, a
+        # string): a non-finite sum still goes through money, which refuses it.
+        amount = raw.quantize(CENT, rounding=ROUND_HALF_UP) if raw.is_finite() else money(raw)
         if amount != ZERO:
-            built.append(JournalLine(
-                account_code=account,
-                amount=amount,
-                tracking=tracking,
-                description=_description(line.categories),
-                entry_count=line.entry_count,
-                entries=tuple(line.entries),
-            ))
+            rounded += amount
+            built.append(JournalLine(account, amount, tracking[index], _description(categories),
+                                     count, tuple(entries) if entries else ()))
+            # format_money(amount): the amount is money already (two places, not zero).
+            printed.append([account, f"{amount:f}", fingerprinted[index]])
     if imbalance != ZERO:
         # Only within-stage pairs can leave a journal out before rounding: ERP data to correct,
         # never something to hide in the rounding account.
@@ -370,8 +405,9 @@ def _balanced_lines(
             key,
         ))
         return None
-    residue = -sum((line.amount for line in built), ZERO)
+    residue = -rounded  # what the rounded lines leave unbalanced
     if residue != ZERO:
+        mapping = lookups.mapping
         if not mapping.rounding_account:
             problems.setdefault("rounding", Problem(
                 "no_rounding_account",
@@ -382,19 +418,21 @@ def _balanced_lines(
             return None
         built.append(JournalLine(mapping.rounding_account, residue, description="Rounding",
                                  is_rounding=True))
+        printed.append([mapping.rounding_account, f"{residue:f}", []])
     _check_balanced(key, built)
     return built
 
 
-_DESCRIPTIONS: dict[frozenset[CostCategory], str] = {}
+_DESCRIPTIONS: dict[int, str] = {}
 
 
-def _description(categories: set[CostCategory]) -> str:
-    """'Bulk wine, Labour': the categories behind a line (a handful of sets recur)."""
-    key = frozenset(categories)
-    found = _DESCRIPTIONS.get(key)
+def _description(categories: int) -> str:
+    """'Bulk wine, Labour': the categories behind a line (a bit mask of _CATEGORY_BITS; a
+    handful of sets recur)."""
+    found = _DESCRIPTIONS.get(categories)
     if found is None:
-        found = _DESCRIPTIONS[key] = ", ".join(sorted(c.label for c in categories))
+        found = _DESCRIPTIONS[categories] = ", ".join(sorted(
+            category.label for category, bit in _CATEGORY_BITS.items() if categories & bit))
     return found
 
 
@@ -403,9 +441,3 @@ def _check_balanced(key: str, lines: list[JournalLine]) -> None:
     difference = sum((line.amount for line in lines), ZERO)
     if difference != ZERO:
         raise UnbalancedJournal(key, format_money(difference))
-
-
-def _line_order(item: tuple[tuple[str, tuple[TrackingRef, ...]], _LineSum]) -> tuple:
-    (account, tracking), line = item
-    # Debits first, then credits; within each, by account and tracking, so output is stable.
-    return (line.amount < 0, account, [(t.category, t.option) for t in tracking])

@@ -26,7 +26,7 @@ import threading
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -756,38 +756,55 @@ class _FlowMaker:
     def flows(self, rows: Iterable[_FlowRow]) -> list[CostFlow]:
         movements, categories, stages, tracking = \
             self.movements, self.categories, self.stages, self.tracking
-        make = _make_cost_flow
-        return [
-            make({
-                "date": day,
-                "movement_type": movements(movement),
-                "category": categories(category),
-                "from_stage": stages(from_stage),
-                "to_stage": stages(to_stage),
-                "amount": Decimal(int(amount)).scaleb(-4),
-                "tracking": tracking(brand, vintage),
-                "entry_count": int(count),
-            })
-            for day, movement, category, from_stage, to_stage, vintage, brand, amount, count in rows
-        ]
+        known_movements, known_categories, known_stages = \
+            movements.known, categories.known, stages.known
+        made: list[CostFlow] = []
+        append, make = made.append, _make_cost_flow
+        for day, movement, category, from_stage, to_stage, vintage, brand, amount, count in rows:
+            append(make(
+                day,
+                known_movements.get(movement) or movements(movement),
+                known_categories.get(category) or categories(category),
+                known_stages.get(from_stage) or stages(from_stage),
+                known_stages.get(to_stage) or stages(to_stage),
+                Decimal(int(amount)).scaleb(-4),
+                tracking(brand, vintage),
+                int(count),
+            ))
+        return made
+
+
+_FLOW_FIELDS = ("date", "movement_type", "category", "from_stage", "to_stage", "amount",
+                "tracking", "entry_count", "entries")
 
 
 def _cost_flow_maker() -> Any:
-    """CostFlow(**values), made without the frozen dataclass's __init__ (one object.__setattr__
-    per field, a fifth of a first preview's load of thousands of flows): the same attributes,
-    defaults included, as __init__ sets. CostFlow has no __post_init__ to skip; if it ever
-    gets one (or slots, or a default factory), this falls back to the constructor."""
-    spec = fields(CostFlow)
-    if (hasattr(CostFlow, "__post_init__") or hasattr(CostFlow, "__slots__")
-            or any(f.default_factory is not MISSING for f in spec)):
-        return lambda values: CostFlow(**values)
-    defaults = {f.name: f.default for f in spec if f.default is not MISSING}
-    new = object.__new__
+    """CostFlow(date, movement, category, from_stage, to_stage, amount, tracking, entry_count),
+    made without the frozen dataclass's __init__ and its keyword handling (a first preview
+    makes thousands of flows): the same attributes, in the same order, set as __init__ sets
+    them (object.__setattr__). Not through the instance's __dict__: filling it makes the
+    instance carry a dict of its own, twice the objects for the garbage collector to walk.
+    CostFlow has no __post_init__ to skip; if its fields change, or it gets one (or slots),
+    this falls back to the constructor."""
+    if (tuple(f.name for f in fields(CostFlow)) != _FLOW_FIELDS
+            or hasattr(CostFlow, "__post_init__") or hasattr(CostFlow, "__slots__")
+            or fields(CostFlow)[-1].default != ()):
+        return CostFlow
+    new, set_ = object.__new__, object.__setattr__
 
-    def make(values: dict[str, Any]) -> CostFlow:
+    def make(day: date, movement: MovementType, category: CostCategory, from_stage: Stage,
+             to_stage: Stage, amount: Decimal, tracking: tuple[tuple[str, str], ...],
+             entry_count: int) -> CostFlow:
         flow = new(CostFlow)
-        flow.__dict__.update(defaults)
-        flow.__dict__.update(values)
+        set_(flow, "date", day)
+        set_(flow, "movement_type", movement)
+        set_(flow, "category", category)
+        set_(flow, "from_stage", from_stage)
+        set_(flow, "to_stage", to_stage)
+        set_(flow, "amount", amount)
+        set_(flow, "tracking", tracking)
+        set_(flow, "entry_count", entry_count)
+        set_(flow, "entries", ())
         return flow
 
     return make
