@@ -64,6 +64,36 @@ class JournalLine:
         return -self.amount if self.amount < 0 else ZERO
 
 
+class _Fingerprint:
+    """AccountJournal.fingerprint: the one it was given, or, for a journal made by the builder,
+    the fingerprint of its key and lines, worked out the first time it is read. A preview lists
+    every journal of the year and reads none of their fingerprints (a sync and the corrections
+    do): a new process's first preview does not hash them all. Only __init__ sets it (the
+    dataclass is frozen)."""
+
+    def __get__(self, journal: AccountJournal | None, owner: type | None = None) -> str:
+        if journal is None:
+            return ""
+        value = journal.__dict__["_fingerprint"]
+        if type(value) is not str:  # _OF_LINES (or a copy of it)
+            value = journal.__dict__["_fingerprint"] = fingerprint_of([journal.key, [
+                [ln.account_code, format_money(ln.amount), [[t.category, t.option] for t in ln.tracking]]
+                for ln in journal.lines
+            ]])
+        return value
+
+    def __set__(self, journal: AccountJournal, value: Any) -> None:
+        # Not given: the dataclass passes its default, this descriptor itself.
+        journal.__dict__["_fingerprint"] = "" if value is self else value
+
+
+class _OfLines:
+    """The builder's fingerprint: the one of the journal's key and lines (see _Fingerprint)."""
+
+
+_OF_LINES: Any = _OfLines()
+
+
 @dataclass(frozen=True)
 class AccountJournal:
     key: str
@@ -72,7 +102,7 @@ class AccountJournal:
     narration: str
     lines: tuple[JournalLine, ...]
     entry_count: int
-    fingerprint: str = field(default="", compare=False)
+    fingerprint: str = field(default=_Fingerprint(), compare=False)  # type: ignore[assignment]
     url: str = field(default="", compare=False)  # the ERP page Xero links back to
     tax_type: str = field(default="", compare=False)  # the mapping's tax type for journal lines
 
@@ -131,7 +161,6 @@ class _Lookups:
         self.indexes: dict[tuple[TrackingRef, ...], int] = {}  # tracking → index
         self.tracking: list[tuple[TrackingRef, ...]] = []  # index → tracking
         self.order: list[tuple[tuple[str, str], ...]] = []  # index → how its lines sort
-        self.fingerprinted: list[list[list[str]]] = []  # index → as in the fingerprint
 
     def account(self, stage: Stage, category: CostCategory) -> str | None:
         found = self.accounts.get((stage, category), _MISSING)
@@ -146,7 +175,6 @@ class _Lookups:
             index = self.indexes[refs] = len(self.tracking)
             self.tracking.append(refs)
             self.order.append(tuple((t.category, t.option) for t in refs))
-            self.fingerprinted.append([[t.category, t.option] for t in refs])
         self.refs[attributes] = index
         return index
 
@@ -254,8 +282,7 @@ def _journal(group_key: _GroupKey, lines: _Lines, count: int, lookups: _Lookups,
     key = journal_key(day, movement)
     mapping = lookups.mapping
     journal_problems: dict[str, Problem] = {}
-    printed: list[list[Any]] = []  # each line as the fingerprint has it
-    built = _balanced_lines(key, lines, lookups, journal_problems, printed)
+    built = _balanced_lines(key, lines, lookups, journal_problems)
     if built is None:
         return _GroupBuild(None, journal_problems, None, flow_problems or {})
     if len(built) < 2:
@@ -276,7 +303,7 @@ def _journal(group_key: _GroupKey, lines: _Lines, count: int, lookups: _Lookups,
                   f"entr{'y' if count == 1 else 'ies'} {reference_marker(key)}",
         lines=tuple(built),
         entry_count=count,
-        fingerprint=fingerprint_of([key, printed]),
+        fingerprint=_OF_LINES,  # of its key and lines, when it is first read
     ), journal_problems, None, flow_problems or {})
 
 
@@ -375,13 +402,11 @@ def _balanced_lines(
     lines: _Lines,
     lookups: _Lookups,
     problems: dict[str, Problem],
-    printed: list[list[Any]],
 ) -> list[JournalLine] | None:
-    """The journal's lines rounded to the cent, debits first, and the rounding line; `printed`
-    gets each line as the fingerprint has it."""
+    """The journal's lines rounded to the cent, debits first, and the rounding line."""
     built: list[JournalLine] = []
     imbalance = rounded = ZERO
-    order, tracking, fingerprinted = lookups.order, lookups.tracking, lookups.fingerprinted
+    order, tracking = lookups.order, lookups.tracking
     # Debits first, then credits; within each, by account and tracking, so output is stable.
     for (account, index), (raw, count, categories, entries) in sorted(
             lines.items(), key=lambda item: (item[1][0] < 0, item[0][0], order[item[0][1]])):
@@ -393,8 +418,6 @@ def _balanced_lines(
             rounded += amount
             built.append(JournalLine(account, amount, tracking[index], _description(categories),
                                      count, tuple(entries) if entries else ()))
-            # format_money(amount): the amount is money already (two places, not zero).
-            printed.append([account, f"{amount:f}", fingerprinted[index]])
     if imbalance != ZERO:
         # Only within-stage pairs can leave a journal out before rounding: ERP data to correct,
         # never something to hide in the rounding account.
@@ -418,7 +441,6 @@ def _balanced_lines(
             return None
         built.append(JournalLine(mapping.rounding_account, residue, description="Rounding",
                                  is_rounding=True))
-        printed.append([mapping.rounding_account, f"{residue:f}", []])
     _check_balanced(key, built)
     return built
 

@@ -187,3 +187,32 @@ def test_the_reference_catches_a_different_tracking_order():
         ("1410", (TrackingRef("Vintage", "2025"),), Decimal("-1.01")),
     ]
     assert _as_built([built]) == _as_built(reference_build(flows, mapping)[0])
+
+
+def test_a_built_journals_fingerprint_is_worked_out_when_read_and_a_given_one_kept():
+    import copy
+    import pickle
+    from dataclasses import FrozenInstanceError, replace
+
+    import pytest
+
+    mapping = AccountMapping({Stage.FRUIT: "1410", Stage.BULK_WINE: "1440"}, {}, (), "9990")
+    flow = CostFlow(DAYS[0], MovementType.ADDITION, CostCategory.FRUIT, Stage.FRUIT,
+                    Stage.BULK_WINE, Decimal("12.345"))
+    expected = reference_build([flow], mapping)[0][0].fingerprint
+    assert len(expected) == 64
+    for journal in (build_journals([flow], mapping).journals[0],
+                    JournalMemo().build([flow], mapping).journals[0]):
+        # Copied or pickled before it is read, it is still the fingerprint of its lines.
+        assert pickle.loads(pickle.dumps(journal)).fingerprint == expected
+        assert copy.copy(journal).fingerprint == expected
+        assert journal.fingerprint == expected and journal.fingerprint == expected
+        assert replace(journal, narration="x").fingerprint == expected
+        with pytest.raises(FrozenInstanceError):
+            journal.fingerprint = "changed"  # type: ignore[misc]
+        assert journal.fingerprint == expected
+    given = AccountJournal("k", DAYS[0], MovementType.ADDITION, "n", (), 0, fingerprint="abc")
+    assert given.fingerprint == "abc" and replace(given, narration="m").fingerprint == "abc"
+    bare = AccountJournal("k", DAYS[0], MovementType.ADDITION, "n", (), 0)
+    assert bare.fingerprint == "" and bare == given  # not compared
+    assert AccountJournal.fingerprint == ""
