@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from operator import is_
+from types import MappingProxyType
 from typing import Any
 
 from .costs import CostCategory, CostEntry, CostFlow, MovementType, Stage
@@ -271,20 +272,26 @@ class _GroupBuild:
     build_journals reports all flow problems first, and so does JournalMemo."""
 
     journal: AccountJournal | None
-    journal_problems: dict[str, Problem]
+    journal_problems: Mapping[str, Problem]
     note: Problem | None
-    flow_problems: dict[str, Problem] = field(default_factory=dict)
+    flow_problems: Mapping[str, Problem] = field(default_factory=dict)
+
+
+# What most groups have of either kind of problem: one object, not two empty dicts a group.
+_NO_PROBLEMS: Mapping[str, Problem] = MappingProxyType({})
 
 
 def _journal(group_key: _GroupKey, lines: _Lines, count: int, lookups: _Lookups,
-             flow_problems: dict[str, Problem] | None = None) -> _GroupBuild:
+             flow_problems: Mapping[str, Problem] = _NO_PROBLEMS) -> _GroupBuild:
     day, movement = group_key
     key = journal_key(day, movement)
     mapping = lookups.mapping
-    journal_problems: dict[str, Problem] = {}
-    built = _balanced_lines(key, lines, lookups, journal_problems)
+    problems: dict[str, Problem] = {}
+    built = _balanced_lines(key, lines, lookups, problems)
+    journal_problems = problems or _NO_PROBLEMS
+    flow_problems = flow_problems or _NO_PROBLEMS
     if built is None:
-        return _GroupBuild(None, journal_problems, None, flow_problems or {})
+        return _GroupBuild(None, journal_problems, None, flow_problems)
     if len(built) < 2:
         return _GroupBuild(None, journal_problems, Problem(
             "journal_nets_to_zero",
@@ -294,7 +301,7 @@ def _journal(group_key: _GroupKey, lines: _Lines, count: int, lookups: _Lookups,
             f"{'' if mapping.tracking else '; map a tracking category in Settings to send it'}.",
             key,
             blocking=False,
-        ), flow_problems or {})
+        ), flow_problems)
     return _GroupBuild(AccountJournal(
         key=key,
         date=day,
@@ -304,7 +311,7 @@ def _journal(group_key: _GroupKey, lines: _Lines, count: int, lookups: _Lookups,
         lines=tuple(built),
         entry_count=count,
         fingerprint=_OF_LINES,  # of its key and lines, when it is first read
-    ), journal_problems, None, flow_problems or {})
+    ), journal_problems, None, flow_problems)
 
 
 def _build_group(group_key: _GroupKey, flows: list[CostFlow], lookups: _Lookups) -> _GroupBuild:
@@ -314,7 +321,7 @@ def _build_group(group_key: _GroupKey, flows: list[CostFlow], lookups: _Lookups)
     _accumulate(flows, lookups, groups, counts, flow_problems)
     lines = groups.get(group_key)
     if lines is None:  # no flow of it has both accounts mapped: no journal, only problems
-        return _GroupBuild(None, {}, None, flow_problems)
+        return _GroupBuild(None, _NO_PROBLEMS, None, flow_problems or _NO_PROBLEMS)
     return _journal(group_key, lines, counts[group_key], lookups, flow_problems)
 
 

@@ -998,8 +998,8 @@ class _FlowCache:
         for chunk in chunks:
             query = stmt if chunk is None else stmt.where(ce.c.entry_date.in_(chunk))
             by_pair: dict[tuple[date, str], list[_FlowRow]] = defaultdict(list)
-            for row in session.execute(query).all():
-                by_pair[(row[0], row[1])].append(row)
+            for row in session.execute(query):  # one at a time (see _load)
+                by_pair[(row[0], row[1])].append(tuple(row))
             self._add_pairs(by_pair)
         self.order = sorted(self.pairs)
         self.entries = sum(pair.entries for pair in self.pairs.values())
@@ -1024,9 +1024,11 @@ class _FlowCache:
         by_pair: dict[tuple[date, str], list[_FlowRow]] = defaultdict(list)
         for row in session.execute(select(
                 sums.entry_date, sums.movement_type, sums.cost_category, sums.from_stage,
-                sums.to_stage, sums.vintage, sums.brand, sums.amount, sums.entries)).all():
+                sums.to_stage, sums.vintage, sums.brand, sums.amount, sums.entries)):
             # Plain tuples, not Rows: kept for the life of the process, and a tuple of plain
             # values is one object the garbage collector stops walking, a Row is two it walks.
+            # One row at a time, not .all(): each Row (and the driver's tuple in it) goes as
+            # the next comes, instead of 30,000 objects that a collection would promote.
             by_pair[(row[0], row[1])].append(tuple(row))
         self.pairs = {}
         self._add_pairs(by_pair)
