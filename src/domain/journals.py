@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
-from operator import is_
+from itertools import groupby
+from operator import attrgetter, is_
 from types import MappingProxyType
 from typing import Any
 
@@ -141,27 +142,28 @@ class JournalBuild:
 
 
 _GroupKey = tuple[date, MovementType]
-# A journal's lines while its flows are summed: (account, tracking index) → [amount, entry
-# count, categories as a bit mask, entries or None]. Plain lists and ints: a year of journals
-# sums tens of thousands of lines, and the first preview of a process builds them all.
-_Lines = dict[tuple[str, int], list[Any]]
+# A journal's lines while its flows are summed: (account, tracking as (category, option)
+# pairs) → [amount, entry count, categories as a bit mask, entries or None]. Plain lists, ints
+# and tuples of strings: a year of journals sums tens of thousands of lines, and the first
+# preview of a process builds them all. The keys sort as the lines do (by account, then
+# tracking), so sorting them compares strings, not keys made per line.
+_Lines = dict[tuple[str, tuple[tuple[str, str], ...]], list[Any]]
 _MISSING: Any = object()
 _CATEGORY_BITS = {category: 1 << i for i, category in enumerate(CostCategory)}
 
 
 class _Lookups:
     """What one build (one mapping) looks up once: each stage and category's account, and each
-    set of batch attributes' tracking options. Equal tracking tuples get one index, so a line
-    is keyed by (account, index): hashing a tuple of TrackingRef dataclasses calls their
+    set of batch attributes' tracking options. A line is keyed by its tracking as plain
+    (category, option) pairs: hashing a tuple of TrackingRef dataclasses would call their
     Python __hash__ per option, for every flow."""
 
     def __init__(self, mapping: AccountMapping) -> None:
         self.mapping = mapping
         self.accounts: dict[tuple[Stage, CostCategory], str | None] = {}
-        self.refs: dict[tuple[tuple[str, str], ...], int] = {}  # batch attributes → index
-        self.indexes: dict[tuple[TrackingRef, ...], int] = {}  # tracking → index
-        self.tracking: list[tuple[TrackingRef, ...]] = []  # index → tracking
-        self.order: list[tuple[tuple[str, str], ...]] = []  # index → how its lines sort
+        # batch attributes → the tracking's (category, option) pairs, one tuple per tracking
+        self.pairs: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
+        self.tracking: dict[tuple[tuple[str, str], ...], tuple[TrackingRef, ...]] = {}
 
     def account(self, stage: Stage, category: CostCategory) -> str | None:
         found = self.accounts.get((stage, category), _MISSING)
@@ -169,15 +171,13 @@ class _Lookups:
             found = self.accounts[(stage, category)] = self.mapping.account_for(stage, category)
         return found
 
-    def tracking_index(self, attributes: tuple[tuple[str, str], ...]) -> int:
+    def tracking_pairs(self, attributes: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
         refs = self.mapping.tracking_refs(attributes)
-        index = self.indexes.get(refs)
-        if index is None:
-            index = self.indexes[refs] = len(self.tracking)
-            self.tracking.append(refs)
-            self.order.append(tuple((t.category, t.option) for t in refs))
-        self.refs[attributes] = index
-        return index
+        pairs = tuple((t.category, t.option) for t in refs)
+        # TrackingRef is (category, option): equal pairs, equal tracking; one of each is kept.
+        self.tracking.setdefault(pairs, refs)
+        self.pairs[attributes] = pairs
+        return pairs
 
 
 def build_journals(flows: Iterable[CostFlow], mapping: AccountMapping) -> JournalBuild:
@@ -191,7 +191,15 @@ def build_journals(flows: Iterable[CostFlow], mapping: AccountMapping) -> Journa
     counts: dict[_GroupKey, int] = defaultdict(int)
     problems: dict[str, Problem] = {}
     lookups = _Lookups(mapping)
-    _accumulate(flows, lookups, groups, counts, problems)
+    # Flows of one day and movement usually come together: each run of them is summed at once.
+    # Unmapped stages are noted in the order the flows are met, whatever their day.
+    for group_key, run in groupby(flows, key=_group_of):
+        lines = groups.get(group_key)
+        if lines is None:
+            lines = {}
+        counts[group_key] += _sum_lines(run, lookups, lines, problems)
+        if lines:  # a day and movement whose flows all lack an account has no journal
+            groups[group_key] = lines
     journals: list[AccountJournal] = []
     notes: list[Problem] = []
     for group_key, lines in sorted(groups.items(), key=lambda item: item[0]):
@@ -205,20 +213,20 @@ def build_journals(flows: Iterable[CostFlow], mapping: AccountMapping) -> Journa
     return JournalBuild(tuple(journals), tuple(problems.values()), tuple(notes))
 
 
-def _accumulate(
-    flows: Iterable[CostFlow],
-    lookups: _Lookups,
-    groups: dict[_GroupKey, _Lines],
-    counts: dict[_GroupKey, int],
-    problems: dict[str, Problem],
-) -> None:
-    """Sum flows into lines per (day, movement) and (account, tracking); unmapped stages are
-    noted in the order they are met. Accounts and tracking options are looked up once per
-    stage and category, and per set of batch attributes: a year of flows repeats a few dozen."""
-    accounts, refs, bits = lookups.accounts, lookups.refs, _CATEGORY_BITS
+_group_of = attrgetter("date", "movement_type")
+
+
+def _sum_lines(flows: Iterable[CostFlow], lookups: _Lookups, lines: _Lines,
+               problems: dict[str, Problem]) -> int:
+    """Sum flows of one day and movement into its lines per account and tracking; returns their
+    entry count (flows without an account included). Unmapped stages are noted in the order
+    they are met. Accounts and tracking options are looked up once per stage and category,
+    and per set of batch attributes: a year of flows repeats a few dozen."""
+    accounts, known, bits = lookups.accounts, lookups.pairs, _CATEGORY_BITS
+    entry_count = 0
     for flow in flows:
-        group_key = (flow.date, flow.movement_type)
-        counts[group_key] += flow.entry_count
+        count = flow.entry_count
+        entry_count += count
         category, to_stage, from_stage = flow.category, flow.to_stage, flow.from_stage
         debit_account = accounts.get((to_stage, category), _MISSING)
         if debit_account is _MISSING:
@@ -237,13 +245,10 @@ def _accumulate(
                         subject,
                     ))
             continue
-        tracking = refs.get(flow.tracking)
+        tracking = known.get(flow.tracking)
         if tracking is None:
-            tracking = lookups.tracking_index(flow.tracking)
-        lines = groups.get(group_key)
-        if lines is None:
-            lines = groups[group_key] = {}
-        bit, count, entries, amount = bits[category], flow.entry_count, flow.entries, flow.amount
+            tracking = lookups.tracking_pairs(flow.tracking)
+        bit, entries, amount = bits[category], flow.entries, flow.amount
         # A move within one stage (a transfer or blend between batches) is booked by the ERP as
         # signed pairs: cost out of the source batch (negative) and into the destination
         # (positive). Each posts only its own side; the pair balances the journal.
@@ -263,6 +268,7 @@ def _accumulate(
                     line[3] = list(entries)
                 else:
                     line[3].extend(entries)
+    return entry_count
 
 
 @dataclass(frozen=True)
@@ -315,14 +321,12 @@ def _journal(group_key: _GroupKey, lines: _Lines, count: int, lookups: _Lookups,
 
 
 def _build_group(group_key: _GroupKey, flows: list[CostFlow], lookups: _Lookups) -> _GroupBuild:
-    groups: dict[_GroupKey, _Lines] = {}
-    counts: dict[_GroupKey, int] = defaultdict(int)
+    lines: _Lines = {}
     flow_problems: dict[str, Problem] = {}
-    _accumulate(flows, lookups, groups, counts, flow_problems)
-    lines = groups.get(group_key)
-    if lines is None:  # no flow of it has both accounts mapped: no journal, only problems
+    count = _sum_lines(flows, lookups, lines, flow_problems)
+    if not lines:  # no flow of it has both accounts mapped: no journal, only problems
         return _GroupBuild(None, _NO_PROBLEMS, None, flow_problems or _NO_PROBLEMS)
-    return _journal(group_key, lines, counts[group_key], lookups, flow_problems)
+    return _journal(group_key, lines, count, lookups, flow_problems)
 
 
 class JournalMemo:
@@ -413,17 +417,20 @@ def _balanced_lines(
     """The journal's lines rounded to the cent, debits first, and the rounding line."""
     built: list[JournalLine] = []
     imbalance = rounded = ZERO
-    order, tracking = lookups.order, lookups.tracking
+    tracking, descriptions = lookups.tracking, _DESCRIPTIONS
     # Debits first, then credits; within each, by account and tracking, so output is stable.
-    for (account, index), (raw, count, categories, entries) in sorted(
-            lines.items(), key=lambda item: (item[1][0] < 0, item[0][0], order[item[0][1]])):
+    ordered = sorted(lines.items())  # by (account, tracking pairs): the keys are all distinct
+    for (account, pairs), (raw, count, categories, entries) in (
+            [item for item in ordered if not item[1][0] < 0]
+            + [item for item in ordered if item[1][0] < 0]):
         imbalance += raw
         # money(raw), without its checks for what a sum of Decimals cannot be (a float, a
         # string): a non-finite sum still goes through money, which refuses it.
         amount = raw.quantize(CENT, rounding=ROUND_HALF_UP) if raw.is_finite() else money(raw)
         if amount != ZERO:
             rounded += amount
-            built.append(JournalLine(account, amount, tracking[index], _description(categories),
+            built.append(JournalLine(account, amount, tracking[pairs],
+                                     descriptions.get(categories) or _description(categories),
                                      count, tuple(entries) if entries else ()))
     if imbalance != ZERO:
         # Only within-stage pairs can leave a journal out before rounding: ERP data to correct,
