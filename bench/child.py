@@ -174,13 +174,14 @@ def preview(args: argparse.Namespace) -> dict[str, Any]:
         gc.disable()
     profile = cProfile.Profile() if args.profile else None
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         if profile is not None:
             profile.enable()
         result = container.preview_unsynced().execute(request)
         if profile is not None:
             profile.disable()
         first_ms = (time.perf_counter() - started) * 1000
+        first_cpu_ms = (time.process_time() - cpu) * 1000
         if profile is not None:
             profile.dump_stats(args.profile)
         started = time.perf_counter()
@@ -188,8 +189,10 @@ def preview(args: argparse.Namespace) -> dict[str, Any]:
         second_ms = (time.perf_counter() - started) * 1000
     finally:
         container.engine().dispose()
+    # This process's CPU time too (not the database server's): on a busy machine the wall
+    # time includes waiting for a core.
     return {"first_ms": round(first_ms, 2), "second_ms": round(second_ms, 2),
-            "journals": len(result.journals)}
+            "first_cpu_ms": round(first_cpu_ms, 2), "journals": len(result.journals)}
 
 
 def main(argv: list[str] | None = None) -> int:
