@@ -90,6 +90,15 @@ def a_record(rnd: random.Random, n: int) -> SyncRecord:
     return changed(rnd, SyncRecord(kind, str(n), f"N-{n}", "f" * 64))
 
 
+def synced_with_lines(rnd: random.Random, n: int) -> SyncRecord:
+    kind = rnd.choice(KINDS[:3])
+    sent = sent_state(rnd, kind)
+    while not sent.lines:
+        sent = sent_state(rnd, kind)
+    return SyncRecord(kind, str(n), f"N-{n}", "f" * 64, state=SyncState.SYNCED, sent=sent,
+                      xero_id=f"x-{n}", xero_status=rnd.choice(STATUSES), synced_at=AT)
+
+
 def changed(rnd: random.Random, record: SyncRecord) -> SyncRecord:
     """The record in another state, with another Xero status, and maybe what it sent."""
     sent = record.sent
@@ -310,6 +319,7 @@ def test_a_fold_under_way_elsewhere_is_neither_waited_for_nor_counted_twice(uow_
     with uow_factory() as uow:
         for _ in range(6):
             mutate(rnd, uow.session, known, counter)
+        uow.ledger.save_records([synced_with_lines(rnd, 1000 + n) for n in range(5)])
         uow.commit()
     if not postgresql:  # SQLite's triggers add to the sums themselves: never a delta
         with uow_factory() as uow:
@@ -325,6 +335,7 @@ def test_a_fold_under_way_elsewhere_is_neither_waited_for_nor_counted_twice(uow_
         other.execute(text(_FOLD_POSTGRESQL))
         with uow_factory() as uow:
             uow.session.execute(text("SET lock_timeout = '5s'"))
+            assert sent_sums_afresh(uow.session, date(2027, 1, 1), date(2025, 7, 1))[1]
             assert_sent_exact(uow.session)
             assert uow.session.scalar(select(func.count()).select_from(SentDeltaRow)) == deltas
         other.commit()
