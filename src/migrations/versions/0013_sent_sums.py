@@ -69,22 +69,28 @@ def _sqlite_lines(r: str, source: str = "") -> str:
 
 
 def _sqlite_add(r: str, sign: int) -> list[str]:
-    """Statements adding (sign 1) or taking away (-1) record `r`'s lines, per day and month."""
-    grains = ("(SELECT 'day' AS grain UNION ALL SELECT 'month') AS g")
-    period = "CASE g.grain WHEN 'day' THEN x.day ELSE substr(x.day, 1, 7) END"
+    """Statements adding (sign 1) or taking away (-1) record `r`'s lines, per day and month:
+    each line upserted as it comes (SQLite applies an upsert row by row, so lines sharing a
+    key need no GROUP BY, whose sort costs more than it saves), and the record's one contact
+    total at once (an aggregate without GROUP BY: one row, none when it has no line)."""
+    rows = _sqlite_lines(r)
     out = []
-    for table, key, sums in (
-            (LINES, LINE_KEY, (("net", "SUM(x.net)"), ("tax", "SUM(x.tax)"))),
-            (CONTACTS, CONTACT_KEY, (("total", "SUM(x.net + x.tax)"),))):
-        columns = ", ".join(("grain", "period", *key, "lines", *(n for n, _ in sums)))
-        selected = ", ".join(("g.grain", period, *(f"x.{k}" for k in key), f"{sign} * COUNT(*)",
-                              *(f"{sign} * COALESCE({s}, 0)" for _, s in sums)))
-        grouped = ", ".join(("g.grain", period, *(f"x.{k}" for k in key)))
-        updates = ", ".join(f"{n} = {n} + excluded.{n}" for n in ("lines", *(n for n, _ in sums)))
+    for grain, period in (("day", "x.day"), ("month", "substr(x.day, 1, 7)")):
+        key = ", ".join(LINE_KEY)
         out.append(
-            f"INSERT INTO {table} ({columns}) SELECT {selected} "
-            f"FROM ({_sqlite_lines(r)}) AS x, {grains} WHERE true GROUP BY {grouped} "
-            f"ON CONFLICT (grain, period, {', '.join(key)}) DO UPDATE SET {updates};")
+            f"INSERT INTO {LINES} (grain, period, {key}, lines, net, tax) "
+            f"SELECT '{grain}', {period}, {', '.join(f'x.{k}' for k in LINE_KEY)}, {sign}, "
+            f"{sign} * COALESCE(x.net, 0), {sign} * COALESCE(x.tax, 0) FROM ({rows}) AS x "
+            f"WHERE true ON CONFLICT (grain, period, {key}) DO UPDATE SET "
+            f"lines = lines + excluded.lines, net = net + excluded.net, "
+            f"tax = tax + excluded.tax;")
+        key = ", ".join(CONTACT_KEY)
+        out.append(
+            f"INSERT INTO {CONTACTS} (grain, period, {key}, lines, total) "
+            f"SELECT '{grain}', MAX({period}), {', '.join(f'MAX(x.{k})' for k in CONTACT_KEY)}, "
+            f"{sign} * COUNT(*), {sign} * COALESCE(SUM(x.net + x.tax), 0) FROM ({rows}) AS x "
+            f"WHERE true HAVING COUNT(*) > 0 ON CONFLICT (grain, period, {key}) DO UPDATE SET "
+            f"lines = lines + excluded.lines, total = total + excluded.total;")
     return out
 
 
