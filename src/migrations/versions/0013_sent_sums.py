@@ -117,16 +117,18 @@ def _sqlite_triggers() -> list[str]:
 # ----------------------------------------------------------------------------- PostgreSQL
 
 def _postgresql_deltas(changed: str) -> str:
-    """INSERT into the deltas of `changed` (rows: sign, s jsonb, xero_status), aggregated."""
+    """INSERT into the deltas of `changed` (rows: sign, s jsonb, xero_status), aggregated.
+    MATERIALIZED: each record's JSON is made jsonb once, not once per line and field."""
     net = "ROUND((l.value->>1)::numeric * 100)::bigint"
     tax = "ROUND((l.value->>2)::numeric * 100)::bigint"
     return (
+        f"WITH c AS MATERIALIZED ({changed}) "
         f"INSERT INTO {DELTAS} ({', '.join(DELTA_KEY)}, lines, net, tax) "
         f"SELECT c.s->>'date', COALESCE(c.s->>'type', ''), {STATE.format(r='c')}, "
         f"COALESCE(l.value->>0, ''), COALESCE((l.value->4)::text, ''), "
         f"COALESCE(c.s->>'contact', ''), COALESCE(c.s->>'contact_name', ''), "
         f"SUM(c.sign), COALESCE(SUM(c.sign * {net}), 0), COALESCE(SUM(c.sign * {tax}), 0) "
-        f"FROM ({changed}) AS c CROSS JOIN LATERAL jsonb_array_elements("
+        f"FROM c CROSS JOIN LATERAL jsonb_array_elements("
         f"CASE WHEN jsonb_typeof(c.s->'lines') = 'array' THEN c.s->'lines' END) AS l(value) "
         f"WHERE c.s->>'date' IS NOT NULL "
         f"GROUP BY 1, 2, 3, 4, 5, 6, 7 "
@@ -141,13 +143,18 @@ def _postgresql_rows(table: str, sign: int, where: str = "") -> str:
 
 
 def _postgresql_functions() -> list[str]:
-    changed = (
-        f" AND EXISTS (SELECT 1 FROM {{other}} AS o WHERE o.id = r.id AND ("
-        f"o.state IS DISTINCT FROM r.state OR o.kind IS DISTINCT FROM r.kind "
-        f"OR o.sent::text IS DISTINCT FROM r.sent::text "
-        f"OR {STATE.format(r='o')} <> {STATE.format(r='r')}))")
-    update = (_postgresql_rows("old_rows", -1, changed.format(other="new_rows"))
-              + " UNION ALL " + _postgresql_rows("new_rows", 1, changed.format(other="old_rows")))
+    # An update: the rows whose part in the sums may have changed, before (-1) and after (1),
+    # matched by id (a hash join of the two transition tables).
+    counted_o, counted_n = COUNTED.format(r="o"), COUNTED.format(r="n")
+    update = (
+        f"SELECT v.sign, v.s, v.xero_status FROM old_rows AS o JOIN new_rows AS n ON n.id = o.id "
+        f"CROSS JOIN LATERAL (VALUES "
+        f"(-1, CASE WHEN {counted_o} THEN o.sent::jsonb END, o.xero_status), "
+        f"(1, CASE WHEN {counted_n} THEN n.sent::jsonb END, n.xero_status)) "
+        f"AS v(sign, s, xero_status) "
+        f"WHERE (({counted_o}) OR ({counted_n})) AND (o.state <> n.state OR o.kind <> n.kind "
+        f"OR {STATE.format(r='o')} <> {STATE.format(r='n')} "
+        f"OR o.sent::text IS DISTINCT FROM n.sent::text) AND v.s IS NOT NULL")
     bodies = {
         "inserted": _postgresql_deltas(_postgresql_rows("new_rows", 1)),
         "updated": _postgresql_deltas(update),
