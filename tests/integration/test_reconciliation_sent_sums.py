@@ -205,7 +205,11 @@ def test_emptying_the_records_empties_the_sums(uow_factory, clean_db):
     rnd = random.Random(13)
     known: dict[str, SyncRecord] = {}
     counter = [0]
-    for statement in ("TRUNCATE TABLE accounts_sync_sync_records", "DELETE FROM accounts_sync_sync_records"):
+    for statement in ("TRUNCATE TABLE accounts_sync_sync_records",
+                      # the records and the sums at once, as bench/datasets.reset_plugin_state
+                      "TRUNCATE TABLE accounts_sync_sync_records, accounts_sync_sent_line_sums, "
+                      "accounts_sync_sent_deltas, accounts_sync_sent_contact_sums",
+                      "DELETE FROM accounts_sync_sync_records"):
         with uow_factory() as uow:
             for _ in range(6):
                 mutate(rnd, uow.session, known, counter)
