@@ -137,9 +137,9 @@ def _postgresql_deltas(changed: str) -> str:
     )
 
 
-def _postgresql_rows(table: str, sign: int, where: str = "") -> str:
+def _postgresql_rows(table: str, sign: int) -> str:
     return (f"SELECT {sign} AS sign, r.sent::jsonb AS s, r.xero_status FROM {table} AS r "
-            f"WHERE {COUNTED.format(r='r')}{where}")
+            f"WHERE {COUNTED.format(r='r')}")
 
 
 def _postgresql_functions() -> list[str]:
