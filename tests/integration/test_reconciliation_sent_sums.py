@@ -236,10 +236,18 @@ def test_two_writers_at_once_neither_wait_nor_count_twice(uow_factory, clean_db)
     counter = [0]
 
     def batch() -> list[SyncRecord]:
+        """Records summed under the very same keys as the other writer's, and some others."""
         out = []
-        for _ in range(5):
+        for n in range(5):
             counter[0] += 1
-            out.append(replace(a_record(rnd, counter[0]), state=SyncState.SYNCED))
+            record = replace(a_record(rnd, counter[0]), state=SyncState.SYNCED)
+            if n < 3:
+                record = replace(record, kind=Kind.SALES_ORDERS, xero_status="AUTHORISED",
+                                 sent=SentState(DAYS[3], (SentLine("200", D(rnd.randint(1, 999)),
+                                                                   D("1.50")),),
+                                                contact="customer:1", contact_name="Harbour",
+                                                document_type="ACCREC"))
+            out.append(record)
         return out
 
     if not postgresql:
