@@ -340,6 +340,74 @@ class XeroLineSumRow(PluginBase):
     )
 
 
+class SentLineSumRow(PluginBase):
+    """What the synced records sent (their `sent` JSON), summed per day and per month (`grain`;
+    `period` the sent date as written, or its first seven characters), per document type,
+    state ('draft'/'posted'), account and tracking: kept exact by triggers on the records table
+    (migration 0013), so reconciliation reads sums instead of unnesting every record. `lines`
+    counts the lines summed (a row whose lines all left keeps 0 and is not read)."""
+
+    __tablename__ = "accounts_sync_sent_line_sums"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grain: Mapped[str] = mapped_column(String(5))
+    period: Mapped[str] = mapped_column(Text)
+    doc_type: Mapped[str] = mapped_column(Text)
+    st: Mapped[str] = mapped_column(Text)
+    account: Mapped[str] = mapped_column(Text)
+    tracking: Mapped[str] = mapped_column(Text)  # the line's tracking as the database's JSON
+    lines: Mapped[int] = mapped_column(Integer)
+    net: Mapped[int] = mapped_column(BigInteger)  # in cents
+    tax: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("grain", "period", "doc_type", "st", "account", "tracking",
+                         name="uq_accounts_sync_sent_line_sums_grain"),
+    )
+
+
+class SentContactSumRow(PluginBase):
+    """The same lines summed per document type, state, contact and contact name (net + tax)."""
+
+    __tablename__ = "accounts_sync_sent_contact_sums"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grain: Mapped[str] = mapped_column(String(5))
+    period: Mapped[str] = mapped_column(Text)
+    doc_type: Mapped[str] = mapped_column(Text)
+    st: Mapped[str] = mapped_column(Text)
+    contact: Mapped[str] = mapped_column(Text)
+    contact_name: Mapped[str] = mapped_column(Text)
+    lines: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(BigInteger)  # in cents
+
+    __table_args__ = (
+        UniqueConstraint("grain", "period", "doc_type", "st", "contact", "contact_name",
+                         name="uq_accounts_sync_sent_contact_sums_grain"),
+    )
+
+
+class SentDeltaRow(PluginBase):
+    """PostgreSQL only (SQLite's triggers add to the sums directly): what each statement on
+    the records table changed in the sums, appended by statement triggers, signed, per day;
+    folded into the two sums tables by a reader (see sqlalchemy_reconciliation)."""
+
+    __tablename__ = "accounts_sync_sent_deltas"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                    primary_key=True)
+    day: Mapped[str] = mapped_column(Text)
+    doc_type: Mapped[str] = mapped_column(Text)
+    st: Mapped[str] = mapped_column(Text)
+    account: Mapped[str] = mapped_column(Text)
+    tracking: Mapped[str] = mapped_column(Text)
+    contact: Mapped[str] = mapped_column(Text)
+    contact_name: Mapped[str] = mapped_column(Text)
+    lines: Mapped[int] = mapped_column(Integer)
+    net: Mapped[int] = mapped_column(BigInteger)
+    tax: Mapped[int] = mapped_column(BigInteger)
+
+
 class AuditEventRow(PluginBase):
     __tablename__ = "accounts_sync_audit_events"
 
