@@ -1,6 +1,7 @@
 """Reconciliation's sums, done by the database (DESIGN: "SQL does the aggregation").
 
-- the ERP's documents per account, state (synced, not synced, failed) and contact;
+- the ERP's documents per account, state (synced, not synced, failed) and contact (the
+  reference query: document_sums.py keeps these sums between calls for a large ERP);
 - what the synced records sent (their `sent` JSON, unnested by the database's own JSON
   functions: SQLite's json_each, PostgreSQL's json_array_elements);
 - Xero's general ledger as read so far (accounts_sync_xero_journal_lines).
