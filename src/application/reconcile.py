@@ -198,6 +198,7 @@ class _JournalSums:
             state = ErpState.SYNCED if failed is None else (
                 ErpState.FAILED if journal.key in failed else ErpState.NOT_SYNCED)
             found.extend(journal_line_sums(journal, state, start))
+        found = summed_line_sums(found)
         with self._lock:
             self._last = (build, failed, start, found)
         return found
@@ -239,6 +240,29 @@ def journal_line_sums(journal: AccountJournal, state: str, start: date) -> Itera
     for line in journal.lines:
         yield LineSum("", state, journal.date < start, line.account_code, line.tracking,
                       line.amount)
+
+
+def summed_line_sums(lines: Iterable[LineSum]) -> list[LineSum]:
+    """Line sums of one document type, state, side of the year's start, account, tracking
+    and attributes added up: what the reconciliation adds them into anyway (forty thousand
+    journal lines become a few hundred sums). Where some of them net to nothing, those lines
+    themselves, so that the account is still there, as it is when they are posted one by one."""
+    groups: dict[tuple, list[LineSum]] = {}
+    for line in lines:
+        groups.setdefault((line.document_type, line.state, line.earlier, line.account_code,
+                           line.tracking, line.attributes), []).append(line)
+    found: list[LineSum] = []
+    for members in groups.values():
+        if len(members) == 1:
+            found.append(members[0])
+            continue
+        net = sum((m.net for m in members), ZERO)
+        tax = sum((m.tax for m in members), ZERO)
+        if (net or not any(m.net for m in members)) and (tax or not any(m.tax for m in members)):
+            found.append(replace(members[0], net=net, tax=tax))
+        else:
+            found.extend(m for m in members if m.net or m.tax)
+    return found
 
 
 def _mapped_lines(lines: Iterable[LineSum], mapping: AccountMapping) -> Iterable[LineSum]:

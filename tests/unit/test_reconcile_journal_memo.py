@@ -5,15 +5,25 @@ year's start."""
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from datetime import date
+from decimal import Decimal
 from types import SimpleNamespace
 
 from accounts_sync.application import reconcile as reconcile_module
-from accounts_sync.application.reconcile import Reconcile, journal_line_sums
+from accounts_sync.application.reconcile import Reconcile, journal_line_sums, summed_line_sums
 from accounts_sync.domain.costs import CostFlow, MovementType
+from accounts_sync.domain.documents import TrackingRef
 from accounts_sync.domain.journals import build_journals
-from accounts_sync.domain.reconciliation import ErpState
+from accounts_sync.domain.reconciliation import (
+    AccountInfo,
+    Chart,
+    ErpState,
+    LineSum,
+    ReconcileInput,
+    reconcile,
+)
 from tests.builders import entry, mapping
 
 DAYS = [date(2026, 7, 2), date(2026, 9, 30), date(2026, 11, 2)]
@@ -37,13 +47,14 @@ def uow_with(failed: set[str]) -> SimpleNamespace:
 
 
 def afresh(failed: set[str], start: date) -> Counter:
-    found: Counter = Counter()
+    found: list[LineSum] = []
     for journal in build_journals(UNSYNCED, mapping()).journals:
         state = ErpState.FAILED if journal.key in failed else ErpState.NOT_SYNCED
-        found.update(journal_line_sums(journal, state, start))
+        found.extend(journal_line_sums(journal, state, start))
+    synced: list[LineSum] = []
     for journal in build_journals(SYNCED, mapping()).journals:
-        found.update(journal_line_sums(journal, ErpState.SYNCED, start))
-    return found
+        synced.extend(journal_line_sums(journal, ErpState.SYNCED, start))
+    return Counter(summed_line_sums(found) + summed_line_sums(synced))
 
 
 def test_the_journal_sums_reused_are_those_built_afresh():
@@ -60,3 +71,37 @@ def test_the_journal_sums_reused_are_those_built_afresh():
         assert {s.state for s in found} >= {"synced", "not_synced"}
         builds.append(reconcile_module._UNSYNCED_JOURNALS.build(UNSYNCED, mapping()))
     assert all(b is builds[0] for b in builds), "the same flows: the same build, reused"
+
+
+def test_line_sums_added_up_reconcile_as_the_lines_one_by_one():
+    """summed_line_sums: the reconciliation of the sums is the reconciliation of the lines,
+    down to accounts whose lines net to nothing (still listed)."""
+    chart = Chart(accounts={"4000": AccountInfo("4000", "Wine sales", "REVENUE"),
+                            "1440": AccountInfo("1440", "Bulk wine WIP", "INVENTORY"),
+                            "1420": AccountInfo("1420", "Additives", "INVENTORY"),
+                            "820": AccountInfo("820", "GST", "CURRLIAB")},
+                  tax="820", inventory=frozenset({"1440", "1420"}))
+    rnd = random.Random(5)
+    tracking = [(), (TrackingRef("Vintage", "2025"),), (TrackingRef("Brand", "Estate"),)]
+    lines = [LineSum("", rnd.choice(["synced", "failed", "not_synced"]), rnd.random() < 0.3,
+                     rnd.choice(["4000", "1440", "1420"]), rnd.choice(tracking),
+                     Decimal(rnd.choice(["10.00", "-10.00", "3.33", "0.00"])))
+             for _ in range(300)]
+    # A group whose lines net to nothing, and one whose lines are all nothing.
+    lines += [LineSum("", "synced", False, "1420", (), Decimal("5.00")),
+              LineSum("", "synced", False, "1420", (), Decimal("-5.00")),
+              LineSum("", "failed", True, "4000", (), Decimal("0.00")),
+              LineSum("", "failed", True, "4000", (), Decimal("0.00"))]
+    summed = summed_line_sums(lines)
+    assert len(summed) < len(lines) // 3
+
+    def reconciled(erp_lines):
+        data = ReconcileInput(date(2026, 6, 30), date(2025, 7, 1), chart, trial_balance={},
+                              notes=[], ledger_complete=True)
+        data.erp_lines = list(erp_lines)
+        return reconcile(data)
+
+    assert reconciled(summed) == reconciled(lines)
+    only_zero = [LineSum("", "synced", False, "1420", (), Decimal("5.00")),
+                 LineSum("", "synced", False, "1420", (), Decimal("-5.00"))]
+    assert [a.code for a in reconciled(summed_line_sums(only_zero)).accounts] == ["1420"]
