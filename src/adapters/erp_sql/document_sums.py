@@ -186,8 +186,9 @@ class _KindSums:
             query = stmt if chunk is None else stmt.where(t.c.id.in_(chunk))
             heads: dict[int, tuple[date, int]] = {}
             summed: dict[int, dict[_Key, list[int]]] = defaultdict(dict)
+            # Fetched whole: iterating the result would fetch row by row (psycopg).
             for doc_id, day, contact, code, vintage, brand, net_cents, tax_cents, has_line \
-                    in session.execute(query).tuples():
+                    in session.execute(query).all():
                 heads[doc_id] = (day, contact)
                 if has_line:
                     key = (code, vintage, brand)
@@ -207,7 +208,7 @@ class _KindSums:
                 if head is None:
                     continue
                 groups = tuple((key, n, t_, c) for key, (n, t_, c)
-                               in sorted(summed.get(doc_id, {}).items(), key=_key_order))
+                               in summed.get(doc_id, {}).items())
                 doc = (head[0], int(head[1]), groups)
                 self.docs[doc_id] = doc
                 self._add(doc, 1)
@@ -288,11 +289,6 @@ class _KindSums:
                 found[0] += total
                 found[1] += count
         return lines, contacts
-
-
-def _key_order(item: tuple[_Key, Any]) -> tuple[str, str, str]:
-    code, vintage, brand = item[0]
-    return (code or "", vintage or "", brand or "")
 
 
 def _counted(session: Session, spec: Any, top: int) -> int:
