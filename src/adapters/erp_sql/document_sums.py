@@ -186,9 +186,10 @@ class _KindSums:
             query = stmt if chunk is None else stmt.where(t.c.id.in_(chunk))
             heads: dict[int, tuple[date, int]] = {}
             summed: dict[int, dict[_Key, list[int]]] = defaultdict(dict)
-            # Fetched whole: iterating the result would fetch row by row (psycopg).
-            for doc_id, day, contact, code, vintage, brand, net_cents, tax_cents, has_line \
-                    in session.execute(query).all():
+            # In batches: row by row is slow on psycopg, all at once holds every line.
+            rows = (row for part in session.execute(
+                query, execution_options={"yield_per": 10_000}).partitions() for row in part)
+            for doc_id, day, contact, code, vintage, brand, net_cents, tax_cents, has_line in rows:
                 heads[doc_id] = (day, contact)
                 if has_line:
                     key = (code, vintage, brand)
