@@ -11,6 +11,7 @@ and what someone else posted there, are summed by the database like the ERP's si
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -20,7 +21,7 @@ from ..domain.corrections import Correction, CorrectionAction, SentState
 from ..domain.documents import Kind, LineAmountTypes, TradeDocument
 from ..domain.errors import InvalidRequest
 from ..domain.inventory import STOCK_STAGES
-from ..domain.journals import AccountJournal, build_journals
+from ..domain.journals import AccountJournal, JournalBuild, JournalMemo, build_journals
 from ..domain.mapping import AccountMapping
 from ..domain.money import ZERO
 from ..domain.reconciliation import (
@@ -162,9 +163,9 @@ class Reconcile:
 
     def _journal_lines(self, uow: UnitOfWork, mapping: AccountMapping, closing: date,
                        start: date, notes: list[str]) -> Iterable[LineSum]:
-        failed = {r.erp_id for r in uow.ledger.failed(Kind.JOURNALS, FAILED_LIMIT)}
-        unsynced = build_journals(uow.documents.cost_flows(closing), mapping)
-        synced = build_journals(uow.documents.synced_cost_flows(closing), mapping)
+        failed = frozenset(r.erp_id for r in uow.ledger.failed(Kind.JOURNALS, FAILED_LIMIT))
+        unsynced = _UNSYNCED_JOURNALS.build(uow.documents.cost_flows(closing), mapping)
+        synced = _SYNCED_JOURNALS.build(uow.documents.synced_cost_flows(closing), mapping)
         unbuilt = len(unsynced.problems) + len(synced.problems)
         if unbuilt:
             notes.append(
@@ -172,11 +173,44 @@ class Reconcile:
                 f"without an account) keep some cost entries out of every account until the "
                 f"mapping is completed: " + "; ".join(
                     p.message for p in (*unsynced.problems, *synced.problems)[:3]))
-        for state, build in ((None, unsynced), (ErpState.SYNCED, synced)):
-            for journal in build.journals:
-                journal_state = state or (ErpState.FAILED if journal.key in failed
-                                          else ErpState.NOT_SYNCED)
-                yield from journal_line_sums(journal, journal_state, start)
+        yield from _UNSYNCED_SUMS.sums(unsynced, failed, start)
+        yield from _SYNCED_SUMS.sums(synced, None, start)
+
+
+class _JournalSums:
+    """The lines of the journals of one build as LineSums, reused while the build is the very
+    same object (JournalMemo hands back the last one while the flows are the same objects)
+    and the failed journals and the financial year's start are the same: a reconciliation
+    over a year of costs would otherwise make tens of thousands of them again each time.
+    `failed` None: every journal synced."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: tuple[JournalBuild, frozenset[str] | None, date, list[LineSum]] | None = None
+
+    def sums(self, build: JournalBuild, failed: frozenset[str] | None, start: date) -> list[LineSum]:
+        with self._lock:
+            last = self._last
+        if last is not None and last[0] is build and last[1] == failed and last[2] == start:
+            return last[3]
+        found: list[LineSum] = []
+        for journal in build.journals:
+            state = ErpState.SYNCED if failed is None else (
+                ErpState.FAILED if journal.key in failed else ErpState.NOT_SYNCED)
+            found.extend(journal_line_sums(journal, state, start))
+        found = summed_line_sums(found)
+        with self._lock:
+            self._last = (build, failed, start, found)
+        return found
+
+
+# Reconcile builds the cost journals of every day, unsynced and synced, as the preview and the
+# corrections do: built again only where the flows changed (each build its own memo, which
+# keeps only its last build).
+_UNSYNCED_JOURNALS = JournalMemo()
+_SYNCED_JOURNALS = JournalMemo()
+_UNSYNCED_SUMS = _JournalSums()
+_SYNCED_SUMS = _JournalSums()
 
 
 def _object_in_xero(record: SyncRecord) -> str:
@@ -206,6 +240,29 @@ def journal_line_sums(journal: AccountJournal, state: str, start: date) -> Itera
     for line in journal.lines:
         yield LineSum("", state, journal.date < start, line.account_code, line.tracking,
                       line.amount)
+
+
+def summed_line_sums(lines: Iterable[LineSum]) -> list[LineSum]:
+    """Line sums of one document type, state, side of the year's start, account, tracking
+    and attributes added up: what the reconciliation adds them into anyway (forty thousand
+    journal lines become a few hundred sums). Where some of them net to nothing, those lines
+    themselves, so that the account is still there, as it is when they are posted one by one."""
+    groups: dict[tuple, list[LineSum]] = {}
+    for line in lines:
+        groups.setdefault((line.document_type, line.state, line.earlier, line.account_code,
+                           line.tracking, line.attributes), []).append(line)
+    found: list[LineSum] = []
+    for members in groups.values():
+        if len(members) == 1:
+            found.append(members[0])
+            continue
+        net = sum((m.net for m in members), ZERO)
+        tax = sum((m.tax for m in members), ZERO)
+        if (net or not any(m.net for m in members)) and (tax or not any(m.tax for m in members)):
+            found.append(replace(members[0], net=net, tax=tax))
+        else:
+            found.extend(m for m in members if m.net or m.tax)
+    return found
 
 
 def _mapped_lines(lines: Iterable[LineSum], mapping: AccountMapping) -> Iterable[LineSum]:

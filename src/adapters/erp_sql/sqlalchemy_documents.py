@@ -721,7 +721,7 @@ class SqlDocumentSource:
         return stock_balances(self.session, self.links, closing_date, since)
 
     def document_sums(self, closing_date: date, period_start: date) -> tuple[list, list]:
-        from .sqlalchemy_reconciliation import document_sums
+        from .document_sums import document_sums
 
         return document_sums(self.session, closing_date, period_start)
 

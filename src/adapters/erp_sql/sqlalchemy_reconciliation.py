@@ -1,6 +1,7 @@
 """Reconciliation's sums, done by the database (DESIGN: "SQL does the aggregation").
 
-- the ERP's documents per account, state (synced, not synced, failed) and contact;
+- the ERP's documents per account, state (synced, not synced, failed) and contact (the
+  reference query: document_sums.py keeps these sums between calls for a large ERP);
 - what the synced records sent (their `sent` JSON, unnested by the database's own JSON
   functions: SQLite's json_each, PostgreSQL's json_array_elements);
 - Xero's general ledger as read so far (accounts_sync_xero_journal_lines).
@@ -39,40 +40,53 @@ IN_CHUNK = 500
 log = logging.getLogger(__name__)
 
 
-def document_sums(session: Session, closing_date: date, period_start: date
-                  ) -> tuple[list[LineSum], list[ContactSum]]:
+def summed_document_sums(session: Session, closing_date: date, period_start: date
+                         ) -> tuple[list[LineSum], list[ContactSum]]:
+    """DocumentSource.document_sums summed in SQL from every line (the reference: what
+    document_sums.py keeps between calls, and what a small ERP gets on every call)."""
     lines_out: list[LineSum] = []
     totals_out: list[ContactSum] = []
-    for kind, spec in SPECS.items():
-        t, lines, contact = spec.table, spec.lines, spec.contact
-        record = aliased(SyncRecordRow, name="reconciled_record")
-        state = case((record.state == "synced", ErpState.SYNCED.value),
-                     (record.state == "failed", ErpState.FAILED.value),
-                     else_=ErpState.NOT_SYNCED.value).label("state")
-        cents = line_cents(lines)
-        tax = scaled(lines.c.tax_amount, 2)
-        net = case((t.c.line_amount_types == "Inclusive", cents - tax), else_=cents)
-        earlier = case((spec.date < period_start, 1), else_=0).label("earlier")
-        joined = (t.join(lines, lines.c[spec.line_parent] == t.c.id)
-                  .outerjoin(record, and_(record.kind == kind.value,
-                                          record.erp_id == cast(t.c.id, String))))
-        where = (t.c.status == spec.status, spec.date <= closing_date)
-        stmt = (select(state, earlier, lines.c.account_code, lines.c.vintage, lines.c.brand,
-                       func.sum(net), func.sum(tax))
-                .select_from(joined).where(*where)
-                .group_by(state, earlier, lines.c.account_code, lines.c.vintage, lines.c.brand))
-        document_type = XERO_TYPES[kind]
-        for st, early, code, vintage, brand, net_cents, tax_cents in session.execute(stmt):
-            attributes = tuple((n, v) for n, v in (("brand", brand), ("vintage", vintage)) if v)
-            lines_out.append(LineSum(document_type, st, bool(early), code or "", (),
-                                     unscaled(net_cents, 2), unscaled(tax_cents, 2), attributes))
-        totals = (select(state, contact.c.id, contact.c.name, func.sum(net + tax))
-                  .select_from(joined.join(contact, contact.c.id == t.c[spec.contact_column]))
-                  .where(*where)
-                  .group_by(state, contact.c.id, contact.c.name))
-        for st, contact_id, name, cents_total in session.execute(totals):
-            totals_out.append(ContactSum(document_type, st, f"{spec.contact_prefix}:{contact_id}",
-                                         name or "", unscaled(cents_total, 2)))
+    for kind in SPECS:
+        lines, totals = kind_document_sums(session, kind, closing_date, period_start)
+        lines_out.extend(lines)
+        totals_out.extend(totals)
+    return lines_out, totals_out
+
+
+def kind_document_sums(session: Session, kind: Kind, closing_date: date, period_start: date
+                       ) -> tuple[list[LineSum], list[ContactSum]]:
+    lines_out: list[LineSum] = []
+    totals_out: list[ContactSum] = []
+    spec = SPECS[kind]
+    t, lines, contact = spec.table, spec.lines, spec.contact
+    record = aliased(SyncRecordRow, name="reconciled_record")
+    state = case((record.state == "synced", ErpState.SYNCED.value),
+                 (record.state == "failed", ErpState.FAILED.value),
+                 else_=ErpState.NOT_SYNCED.value).label("state")
+    cents = line_cents(lines)
+    tax = scaled(lines.c.tax_amount, 2)
+    net = case((t.c.line_amount_types == "Inclusive", cents - tax), else_=cents)
+    earlier = case((spec.date < period_start, 1), else_=0).label("earlier")
+    joined = (t.join(lines, lines.c[spec.line_parent] == t.c.id)
+              .outerjoin(record, and_(record.kind == kind.value,
+                                      record.erp_id == cast(t.c.id, String))))
+    where = (t.c.status == spec.status, spec.date <= closing_date)
+    stmt = (select(state, earlier, lines.c.account_code, lines.c.vintage, lines.c.brand,
+                   func.sum(net), func.sum(tax))
+            .select_from(joined).where(*where)
+            .group_by(state, earlier, lines.c.account_code, lines.c.vintage, lines.c.brand))
+    document_type = XERO_TYPES[kind]
+    for st, early, code, vintage, brand, net_cents, tax_cents in session.execute(stmt):
+        attributes = tuple((n, v) for n, v in (("brand", brand), ("vintage", vintage)) if v)
+        lines_out.append(LineSum(document_type, st, bool(early), code or "", (),
+                                 unscaled(net_cents, 2), unscaled(tax_cents, 2), attributes))
+    totals = (select(state, contact.c.id, contact.c.name, func.sum(net + tax))
+              .select_from(joined.join(contact, contact.c.id == t.c[spec.contact_column]))
+              .where(*where)
+              .group_by(state, contact.c.id, contact.c.name))
+    for st, contact_id, name, cents_total in session.execute(totals):
+        totals_out.append(ContactSum(document_type, st, f"{spec.contact_prefix}:{contact_id}",
+                                     name or "", unscaled(cents_total, 2)))
     return lines_out, totals_out
 
 
