@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -231,19 +231,10 @@ class _KindSums:
         synced = ErpState.SYNCED.value
 
         def add(sums: _Sums, earlier: bool) -> None:
-            for key, (net, tax, n) in sums.lines.items():
-                found = lines.get((synced, earlier, key))
-                if found is None:
-                    found = lines[(synced, earlier, key)] = [0, 0, 0]
-                found[0] += net
-                found[1] += tax
-                found[2] += n
-            for contact, (total, n) in sums.contacts.items():
-                found = contacts.get((synced, contact))
-                if found is None:
-                    found = contacts[(synced, contact)] = [0, 0]
-                found[0] += total
-                found[1] += n
+            for key, values in sums.lines.items():
+                _bump(lines, (synced, earlier, key), values)
+            for contact, values in sums.contacts.items():
+                _bump(contacts, (synced, contact), values)
 
         month = closing.replace(day=1)
         partial = {month} | ({start.replace(day=1)} if start.day != 1 else set())
@@ -268,28 +259,23 @@ class _KindSums:
             earlier = day < start
             total = count = 0
             for key, net, tax, n in groups:
-                found = lines[(synced, earlier, key)]
-                found[0] -= net
-                found[1] -= tax
-                found[2] -= n
-                found = lines.get((state, earlier, key))
-                if found is None:
-                    found = lines[(state, earlier, key)] = [0, 0, 0]
-                found[0] += net
-                found[1] += tax
-                found[2] += n
+                _bump(lines, (synced, earlier, key), (net, tax, n), -1)
+                _bump(lines, (state, earlier, key), (net, tax, n))
                 total += net + tax
                 count += n
             if count:
-                found = contacts[(synced, contact)]
-                found[0] -= total
-                found[1] -= count
-                found = contacts.get((state, contact))
-                if found is None:
-                    found = contacts[(state, contact)] = [0, 0]
-                found[0] += total
-                found[1] += count
+                _bump(contacts, (synced, contact), (total, count), -1)
+                _bump(contacts, (state, contact), (total, count))
         return lines, contacts
+
+
+def _bump(sums: dict[Any, list[int]], key: Any, values: Sequence[int], sign: int = 1) -> None:
+    """Add the values (signed) to the sums under `key`, which start at zero."""
+    found = sums.get(key)
+    if found is None:
+        found = sums[key] = [0] * len(values)
+    for i, value in enumerate(values):
+        found[i] += sign * value
 
 
 def _counted(session: Session, spec: Any, top: int) -> int:
